@@ -1,0 +1,139 @@
+"""The ``photocull`` command: a thin click layer over the library.
+
+Heavy imports (TensorFlow, the models) happen inside the commands that need them, so ``--help``,
+``review`` and ``export`` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from . import __version__
+from .errors import PhotocullError
+
+stderr = Console(stderr=True)
+
+
+class _Group(click.Group):
+    """Turns PhotocullError into a one-line message instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PhotocullError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _db(ctx: click.Context):
+    from .database import open_db
+
+    return open_db(ctx.obj["db_path"])
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="photocull")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="PHOTOCULL_DB",
+    help="SQLite database to use (default: photocull.db in the user data directory; env PHOTOCULL_DB).",
+)
+@click.pass_context
+def cli(ctx: click.Context, db_path: Path | None) -> None:
+    """Curate a photo library: find near-duplicates, score photos, suggest what to keep."""
+    ctx.obj = {"db_path": db_path}
+
+
+@cli.command()
+@click.argument("roots", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--no-models", is_flag=True, help="Fast hash-only scan: skip the happy/sad and emotion models.")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Decoding processes.")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True, help="Photos per write/scoring batch.")
+@click.option("--phash-threshold", type=click.IntRange(0, 32), help="Max pHash distance for a near-duplicate pair (no time evidence).")
+@click.option("--burst-threshold", type=click.IntRange(0, 32), help="Max pHash distance for frames taken within --burst-seconds.")
+@click.option("--burst-seconds", type=click.FloatRange(0), help="Frames closer than this in EXIF time count as a burst.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def scan(ctx, roots, no_models, workers, batch_size, phash_threshold, burst_threshold, burst_seconds, as_json) -> None:
+    """Scan ROOTS for photos, score them and group near-duplicates.
+
+    A rescan re-reads only new or changed files. Ctrl-C stops cleanly; run again to resume.
+    """
+    from .grouping import GroupingOptions
+    from .render import RichScanProgress, summary_table
+    from .scan import ScanOptions, scan as run_scan
+
+    grouping = GroupingOptions()
+    if phash_threshold is not None:
+        grouping.phash_threshold = phash_threshold
+    if burst_threshold is not None:
+        grouping.burst_phash_threshold = burst_threshold
+    if burst_seconds is not None:
+        grouping.burst_seconds = burst_seconds
+    db = _db(ctx)
+    scorer = None
+    if not no_models:
+        from .scoring import Scorer
+
+        with stderr.status("loading the models…"):
+            scorer = Scorer.load()
+    with RichScanProgress(stderr) as progress:
+        summary = run_scan(db, roots, scorer=scorer, options=ScanOptions(workers, batch_size, grouping), progress=progress)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+    else:
+        stderr.print(summary_table(summary))
+    if summary.interrupted:
+        sys.exit(130)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON.")
+@click.option("--limit", type=click.IntRange(1), help="Show at most this many groups.")
+@click.option("--group", "group_id", type=int, help="Show one group.")
+@click.pass_context
+def review(ctx, as_json, limit, group_id) -> None:
+    """List near-duplicate groups, largest first."""
+    from .groups import load_groups
+
+    groups = load_groups(_db(ctx), group_id)[:limit]
+    if as_json:
+        click.echo(json.dumps([{"group": g.id, "members": g.members} for g in groups], indent=2, default=str))
+        return
+    console = Console()
+    if not groups:
+        console.print("No near-duplicate groups. Run [bold]photocull scan FOLDER[/] first, or the folder has none.")
+        return
+    from .render import group_table
+
+    for g in groups:
+        console.print(group_table(g))
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), help="Write to FILE instead of stdout.")
+@click.option("--errors", "errors_only", is_flag=True, help="List the files that could not be read instead of photos.")
+@click.pass_context
+def export(ctx, fmt, output, errors_only) -> None:
+    """Export one record per photo (or per unreadable file) as JSON or CSV."""
+    from .export import error_records, photo_records, to_csv, to_json
+
+    db = _db(ctx)
+    records = error_records(db) if errors_only else photo_records(db)
+    text = to_json(records) if fmt == "json" else to_csv(records, ("path", "error")) if errors_only else to_csv(records)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        stderr.print(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,69 @@
+"""Per-photo signals computed from the preview: perceptual hashes, sharpness, exposure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import imagehash
+import numpy as np
+from PIL import Image
+
+# Sharpness is measured on a grey image of this long side, so a 12 MP photo and its small re-save
+# are compared on equal terms (a re-save scores lower because it really holds less detail).
+SHARPNESS_SIZE = 384
+CLIP_HIGH = 250
+CLIP_LOW = 5
+
+
+@dataclass
+class Measures:
+    phash: int
+    dhash: int
+    sharpness: float
+    brightness: float
+    highlights: float
+    shadows: float
+
+
+def to_signed64(value: int) -> int:
+    """SQLite integers are signed 64-bit; store the 64 hash bits as such."""
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def to_unsigned64(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
+
+
+def hash_int(h: imagehash.ImageHash) -> int:
+    bits = np.asarray(h.hash, dtype=np.uint8).ravel()
+    return int("".join("1" if b else "0" for b in bits), 2)
+
+
+def fixed_grey(img: Image.Image) -> np.ndarray:
+    grey = img.convert("L")
+    w, h = grey.size
+    scale = SHARPNESS_SIZE / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(grey.resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def laplacian_variance(grey: np.ndarray) -> float:
+    """Variance of the 4-neighbour Laplacian: high for crisp edges, low for blur."""
+    if grey.shape[0] < 3 or grey.shape[1] < 3:
+        return 0.0
+    lap = (
+        grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4.0 * grey[1:-1, 1:-1]
+    )
+    return float(lap.var())
+
+
+def measure(img: Image.Image) -> Measures:
+    grey = fixed_grey(img)
+    return Measures(
+        phash=to_signed64(hash_int(imagehash.phash(img))),
+        dhash=to_signed64(hash_int(imagehash.dhash(img))),
+        sharpness=round(laplacian_variance(grey), 2),
+        brightness=round(float(grey.mean()) / 255.0, 4),
+        highlights=round(float((grey >= CLIP_HIGH).mean()), 4),
+        shadows=round(float((grey <= CLIP_LOW).mean()), 4),
+    )

@@ -1,0 +1,154 @@
+"""Schema changes as a list of small named functions, applied once each, in order.
+
+A database records the names it has applied in ``_migrations``; adding a feature means appending a
+function here, never editing one that has shipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_photos(db: sqlite_utils.Database) -> None:
+    db["photos"].create(
+        {
+            "id": int,
+            "path": str,
+            "root": str,
+            "size": int,
+            "mtime_ns": int,
+            "fingerprint": str,
+            "format": str,
+            "width": int,
+            "height": int,
+            "orientation": int,
+            "captured_at": str,
+            "captured_ts": float,
+            "time_source": str,
+            "camera_make": str,
+            "camera_model": str,
+            "phash": int,
+            "dhash": int,
+            "sharpness": float,
+            "brightness": float,
+            "highlights": float,
+            "shadows": float,
+            "scanned_at": str,
+            "missing_since": str,
+            "group_id": int,
+        },
+        pk="id",
+        not_null={"path"},
+    )
+    db["photos"].create_index(["path"], unique=True)
+    db["photos"].create_index(["root"])
+    db["photos"].create_index(["fingerprint"])
+    db["photos"].create_index(["group_id"])
+
+
+@migration
+def m002_errors(db: sqlite_utils.Database) -> None:
+    db["errors"].create(
+        {"path": str, "root": str, "error": str, "size": int, "mtime_ns": int, "seen_at": str},
+        pk="path",
+    )
+
+
+@migration
+def m003_groups_and_scans(db: sqlite_utils.Database) -> None:
+    # Groups are never deleted, only dissolved, so a group id is never reused for other photos.
+    db["groups"].create(
+        {"id": int, "members": str, "size": int, "created_at": str, "dissolved_at": str}, pk="id"
+    )
+    db["scans"].create(
+        {"id": int, "roots": str, "started_at": str, "finished_at": str, "status": str, "summary": str},
+        pk="id",
+    )
+
+
+@migration
+def m004_model_scores(db: sqlite_utils.Database) -> None:
+    photos = db["photos"]
+    photos.add_column("happy", float)
+    photos.add_column("emotions", str)
+    photos.add_column("top_emotion", str)
+    photos.add_column("model_version", str)
+    photos.add_column("embedding", bytes)
+
+
+@migration
+def m005_suggestions(db: sqlite_utils.Database) -> None:
+    photos = db["photos"]
+    photos.add_column("quality", float)
+    photos.add_column("suggestion", str)
+    photos.add_column("reasons", str)
+
+
+@migration
+def m006_decisions(db: sqlite_utils.Database) -> None:
+    # A person's decision, keyed by photo id so it follows the photo through rescans and moves.
+    db["decisions"].create({"photo_id": int, "decision": str, "decided_at": str}, pk="photo_id")
+
+
+@migration
+def m007_apply_journal(db: sqlite_utils.Database) -> None:
+    # One row per apply run and one per file move, written before and after each move, so undo
+    # can reverse a run exactly, even one that crashed halfway.
+    db["applies"].create(
+        {"id": int, "started_at": str, "finished_at": str, "status": str, "mode": str}, pk="id"
+    )
+    db["moves"].create(
+        {
+            "id": int,
+            "apply_id": int,
+            "photo_id": int,
+            "src": str,
+            "dst": str,
+            "size": int,
+            "mtime_ns": int,
+            "sha256": str,
+            "state": str,
+            "note": str,
+            "at": str,
+        },
+        pk="id",
+        foreign_keys=[("apply_id", "applies", "id")],
+    )
+    db["moves"].create_index(["apply_id"])
+
+
+@migration
+def m008_explanations(db: sqlite_utils.Database) -> None:
+    db["explanations"].create(
+        {"photo_id": int, "path": str, "model": str, "class_name": str, "method": str, "created_at": str},
+        pk="photo_id",
+    )
+
+
+def apply_migrations(db: sqlite_utils.Database) -> list[str]:
+    """Apply the migrations this database has not seen; return their names."""
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    done = {row["name"] for row in db["_migrations"].rows}
+    applied = []
+    for fn in MIGRATIONS:
+        if fn.__name__ in done:
+            continue
+        with db.atomic():
+            fn(db)
+            db["_migrations"].insert(
+                {"name": fn.__name__, "applied_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+            )
+        applied.append(fn.__name__)
+    return applied

@@ -1,0 +1,118 @@
+"""Rich rendering of scan summaries and groups for people (``--json`` bypasses all of this)."""
+
+from __future__ import annotations
+
+import os
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from .groups import Group
+from .scan import ScanSummary
+
+
+class _SpeedColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:5.1f} photos/s" if speed else "  –  photos/s", style="cyan")
+
+
+class RichScanProgress:
+    """Adapts scan's progress callbacks to a rich progress bar with photos/s and ETA."""
+
+    def __init__(self, console: Console):
+        self.progress = Progress(
+            TextColumn("[bold]scanning"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            _SpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task = None
+
+    def __enter__(self) -> RichScanProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def start(self, total: int) -> None:
+        self.task = self.progress.add_task("scan", total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self.task is not None and n:
+            self.progress.advance(self.task, n)
+
+
+def summary_table(summary: ScanSummary) -> Table:
+    c = summary.counts
+    table = Table(title="scan interrupted: run the same command again to resume" if summary.interrupted else "scan")
+    table.add_column("")
+    table.add_column("count", justify="right")
+    rows = [
+        ("photos found", c["photos_found"]),
+        ("  new", c["new"]),
+        ("  changed", c["changed"]),
+        ("  unchanged", c["unchanged"]),
+        ("  moved", c["moved"]),
+        ("scored by the models", c["scored"]),
+        ("missing since last scan", c["missing"]),
+        ("unreadable (see `photocull export --errors`)", c["errors"]),
+        ("videos (counted, not scanned)", c["videos"]),
+        ("other files", c["other_files"]),
+        ("hidden/system items skipped", c["skipped_hidden"]),
+        ("symlinks not followed", c["skipped_links"]),
+        ("near-duplicate groups", summary.groups),
+        ("photos in groups", summary.grouped_photos),
+    ]
+    for label, value in rows:
+        if value or label in ("photos found", "near-duplicate groups"):
+            table.add_row(label, str(value))
+    table.caption = f"{summary.seconds:.1f} s"
+    return table
+
+
+def _size(n: int | None) -> str:
+    return f"{n / 1e6:.1f} MB" if n else ""
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def group_table(g: Group) -> Table:
+    table = Table(title=f"group {g.id} · {len(g.members)} photos", title_justify="left", expand=False)
+    for name in ("photo", "captured", "size", "resolution", "sharpness", "exposure", "clipped hi/lo"):
+        table.add_column(name, justify="right" if name not in ("photo", "captured") else "left")
+    has_scores = any(m.get("happy") is not None for m in g.members)
+    has_suggestions = any(m.get("suggestion") for m in g.members)
+    if has_scores:
+        table.add_column("happy", justify="right")
+        table.add_column("emotion")
+    if has_suggestions:
+        table.add_column("suggestion")
+        table.add_column("why")
+    for m in g.members:
+        row = [
+            Text(os.path.basename(m["path"])),
+            Text(((m["captured_at"] or "")[:23].replace("T", " ")) + ("" if m["time_source"] == "exif" else " (file time)")),
+            _size(m["size"]),
+            f"{m['width']}×{m['height']}",
+            _fmt(m["sharpness"], ".0f"),
+            _fmt(m["brightness"], ".2f"),
+            f"{_fmt(m['highlights'], '.1%')}/{_fmt(m['shadows'], '.1%')}",
+        ]
+        if has_scores:
+            row += [_fmt(m.get("happy"), ".2f"), m.get("top_emotion") or ""]
+        if has_suggestions:
+            decision = m.get("decision")
+            label = decision or m.get("suggestion") or ""
+            style = {"keep": "green", "discard": "red", "review": "yellow"}.get(label, "")
+            row += [Text(label + (" (yours)" if decision else ""), style=style), Text("; ".join(m.get("reasons") or []))]
+        table.add_row(*row)
+    return table

@@ -1,0 +1,162 @@
+"""Reading and writing scan results: photos, unreadable files, scores, scan runs.
+
+Every write of a batch happens in one transaction, so an interrupted scan (Ctrl-C or kill -9)
+leaves whole batches behind and the next scan picks up from there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+import numpy as np
+import sqlite_utils
+
+PHOTO_COLUMNS = (
+    "path", "root", "size", "mtime_ns", "fingerprint", "format", "width", "height", "orientation",
+    "captured_at", "captured_ts", "time_source", "camera_make", "camera_model", "phash", "dhash",
+    "sharpness", "brightness", "highlights", "shadows", "scanned_at",
+)
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def under(path: str, root: str) -> bool:
+    return path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def photos_under(db: sqlite_utils.Database, root: str) -> dict[str, dict]:
+    """Known photos below ``root``, by path (including ones marked missing)."""
+    rows = db.query("select id, path, size, mtime_ns, model_version, missing_since from photos")
+    return {r["path"]: r for r in rows if under(r["path"], root)}
+
+
+def errors_under(db: sqlite_utils.Database, root: str) -> dict[str, dict]:
+    return {r["path"]: r for r in db.query("select * from errors") if under(r["path"], root)}
+
+
+def write_batch(
+    db: sqlite_utils.Database,
+    root: str,
+    records: list[dict],
+    errors: list[dict],
+    scores: list[dict],
+) -> None:
+    """Store one batch of measured photos, errors and model scores atomically.
+
+    A changed file keeps its row (and so its id, group history and decisions): the upsert is keyed
+    on path. Changed content invalidates old model scores.
+    """
+    stamp = now()
+    columns = ", ".join(PHOTO_COLUMNS)
+    placeholders = ", ".join("?" for _ in PHOTO_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in PHOTO_COLUMNS if c != "root")
+    sql = (
+        f"insert into photos ({columns}) values ({placeholders}) on conflict(path) do update set "
+        f"{updates}, missing_since = null, model_version = null"
+    )
+    with db.atomic():
+        db.conn.executemany(
+            sql, [tuple({**r, "root": root, "scanned_at": stamp}[c] for c in PHOTO_COLUMNS) for r in records]
+        )
+        db.conn.executemany("delete from errors where path = ?", [(r["path"],) for r in records])
+        for e in errors:
+            db["errors"].upsert({**e, "root": root, "seen_at": stamp}, pk="path")
+        # A known photo that became unreadable keeps its row (and history) but leaves its group.
+        db.conn.executemany(
+            "update photos set missing_since = ?, group_id = null where path = ?",
+            [(stamp, e["path"]) for e in errors],
+        )
+        db.conn.executemany(
+            "update photos set happy = ?, emotions = ?, top_emotion = ?, model_version = ?, embedding = ? "
+            "where path = ?",
+            [
+                (
+                    s["happy"],
+                    json.dumps(s["emotions"]),
+                    s["top_emotion"],
+                    s["model_version"],
+                    np.asarray(s["embedding"], dtype=np.float16).tobytes(),
+                    s["path"],
+                )
+                for s in scores
+            ],
+        )
+
+
+def record_moves(db: sqlite_utils.Database, root: str, moves: list[tuple[int, str, int]]) -> None:
+    """A file seen at a new path with the same content keeps its row, so history follows it."""
+    with db.atomic():
+        db.conn.executemany(
+            "update photos set path = ?, root = ?, mtime_ns = ?, missing_since = null where id = ?",
+            [(path, root, mtime_ns, pid) for pid, path, mtime_ns in moves],
+        )
+
+
+def mark_present(db: sqlite_utils.Database, ids: list[int]) -> None:
+    with db.atomic():
+        db.conn.executemany("update photos set missing_since = null where id = ?", [(i,) for i in ids])
+
+
+def mark_missing(db: sqlite_utils.Database, ids: list[int]) -> None:
+    stamp = now()
+    with db.atomic():
+        db.conn.executemany(
+            "update photos set missing_since = ?, group_id = null where id = ? and missing_since is null",
+            [(stamp, i) for i in ids],
+        )
+
+
+def forget_errors(db: sqlite_utils.Database, paths: list[str]) -> None:
+    with db.atomic():
+        db.conn.executemany("delete from errors where path = ?", [(p,) for p in paths])
+
+
+def start_scan(db: sqlite_utils.Database, roots: list[str]) -> int:
+    """Record a scan run; runs left 'running' by a killed process become 'interrupted'."""
+    with db.atomic():
+        db.execute("update scans set status = 'interrupted' where status = 'running'")
+        return db["scans"].insert(
+            {"roots": json.dumps(roots), "started_at": now(), "status": "running"}
+        ).last_pk
+
+
+def finish_scan(db: sqlite_utils.Database, scan_id: int, status: str, summary: dict) -> None:
+    with db.atomic():
+        db["scans"].update(scan_id, {"finished_at": now(), "status": status, "summary": json.dumps(summary)})
+
+
+def save_groups(db: sqlite_utils.Database, groups: list[list[int]]) -> dict[int, list[int]]:
+    """Store groups of photo ids; a group whose membership is unchanged keeps its id.
+
+    Returns {group id: member ids}. Ids of dissolved groups are never handed out again.
+    """
+    current = {
+        r["members"]: r["id"] for r in db.query("select id, members from groups where dissolved_at is null")
+    }
+    next_id = (db.execute("select coalesce(max(id), 0) from groups").fetchone()[0] or 0) + 1
+    stamp = now()
+    result: dict[int, list[int]] = {}
+    new_rows = []
+    for members in groups:
+        key = ",".join(str(m) for m in sorted(members))
+        gid = current.pop(key, None)
+        if gid is None:
+            gid, next_id = next_id, next_id + 1
+            new_rows.append({"id": gid, "members": key, "size": len(members), "created_at": stamp})
+        result[gid] = sorted(members)
+    with db.atomic():
+        db.conn.executemany(
+            "update groups set dissolved_at = ? where id = ?", [(stamp, gid) for gid in current.values()]
+        )
+        if new_rows:
+            db["groups"].insert_all(new_rows)
+        db.execute("update photos set group_id = null where group_id is not null")
+        db.conn.executemany(
+            "update photos set group_id = ? where id = ?",
+            [(gid, pid) for gid, members in result.items() for pid in members],
+        )
+    return result
