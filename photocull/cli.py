@@ -19,6 +19,11 @@ from .errors import PhotocullError
 stderr = Console(stderr=True)
 
 
+def _stdout_console() -> Console:
+    """Tables piped to a file or another program are not squeezed to 80 columns."""
+    return Console() if sys.stdout.isatty() else Console(width=220)
+
+
 class _Group(click.Group):
     """Turns PhotocullError into a one-line message instead of a traceback."""
 
@@ -95,25 +100,49 @@ def scan(ctx, roots, no_models, workers, batch_size, phash_threshold, burst_thre
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON.")
+@click.option("--all", "show_all", is_flag=True, help="Show every group, also those you have decided.")
 @click.option("--limit", type=click.IntRange(1), help="Show at most this many groups.")
 @click.option("--group", "group_id", type=int, help="Show one group.")
+@click.option("--interactive", "-i", is_flag=True, help="Decide group by group with single keys.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a self-contained HTML contact sheet.")
 @click.pass_context
-def review(ctx, as_json, limit, group_id) -> None:
-    """List near-duplicate groups, largest first."""
-    from .groups import load_groups
+def review(ctx, as_json, show_all, limit, group_id, interactive, html_path) -> None:
+    """Show near-duplicate groups (largest first) with suggestions, reasons and scores.
 
-    groups = load_groups(_db(ctx), group_id)[:limit]
+    By default only groups that still need a decision are listed.
+    """
+    from .groups import load_groups, load_review_singles
+
+    db = _db(ctx)
+    console = _stdout_console()
+    if html_path:
+        from .html_report import render_contact_sheet
+
+        stderr.print(f"wrote {render_contact_sheet(db, html_path)}")
+        return
+    if interactive:
+        from .interactive import run_interactive
+
+        done = run_interactive(db, console)
+        console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in done.items()))
+        return
+    from .interactive import needs_decision
+
+    groups = [g for g in load_groups(db, group_id) if show_all or group_id is not None or needs_decision(g)][:limit]
+    junk = [] if group_id is not None else load_review_singles(db)
     if as_json:
-        click.echo(json.dumps([{"group": g.id, "members": g.members} for g in groups], indent=2, default=str))
+        payload = {"groups": [{"group": g.id, "members": g.members} for g in groups], "review": junk}
+        click.echo(json.dumps(payload, indent=2, default=str))
         return
-    console = Console()
-    if not groups:
-        console.print("No near-duplicate groups. Run [bold]photocull scan FOLDER[/] first, or the folder has none.")
+    if not groups and not junk:
+        console.print("Nothing to review. Run [bold]photocull scan FOLDER[/] first, or use --all to see decided groups.")
         return
-    from .render import group_table
+    from .render import group_table, singles_table
 
     for g in groups:
         console.print(group_table(g))
+    if junk:
+        console.print(singles_table(junk))
 
 
 @cli.command()

@@ -35,3 +35,13 @@ def load_groups(db: sqlite_utils.Database, group_id: int | None = None) -> list[
         by_group.setdefault(row["group_id"], []).append(row)
     groups = [Group(gid, members) for gid, members in by_group.items()]
     return sorted(groups, key=lambda g: (-len(g.members), g.id))
+
+
+def load_review_singles(db: sqlite_utils.Database) -> list[dict]:
+    """Photos without near-duplicates that look like junk (suggested 'review') and have no decision yet."""
+    rows = db.query(
+        "select p.id, p.path, p.reasons, p.sharpness, p.brightness, d.decision from photos p "
+        "left join decisions d on d.photo_id = p.id where p.suggestion = 'review' and p.missing_since is null "
+        "and d.decision is null order by p.path"
+    )
+    return [{**r, "reasons": json.loads(r["reasons"] or "[]")} for r in rows]

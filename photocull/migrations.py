@@ -93,7 +93,8 @@ def m005_suggestions(db: sqlite_utils.Database) -> None:
     photos = db["photos"]
     photos.add_column("quality", float)
     photos.add_column("suggestion", str)
-    photos.add_column("reasons", str)
+    photos.add_column("reasons", str)  # the reasons in words, as a JSON list of strings
+    photos.add_column("reason_data", str)  # the same reasons as data: JSON list of {code, mine, theirs, other}
 
 
 @migration

@@ -23,6 +23,6 @@ def default_db_path() -> Path:
 
 
 def config_path() -> Path:
-    """The optional JSON config file (``PHOTOCULL_CONFIG`` overrides)."""
+    """The optional TOML config file (``PHOTOCULL_CONFIG`` overrides)."""
     env = os.environ.get("PHOTOCULL_CONFIG")
-    return Path(env) if env else user_dir() / "config.json"
+    return Path(env) if env else user_dir() / "config.toml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 from rich.console import Console
@@ -69,6 +70,9 @@ def summary_table(summary: ScanSummary) -> Table:
         ("symlinks not followed", c["skipped_links"]),
         ("near-duplicate groups", summary.groups),
         ("photos in groups", summary.grouped_photos),
+        ("suggested: keep", summary.suggestions.get("keep", 0)),
+        ("suggested: discard", summary.suggestions.get("discard", 0)),
+        ("suggested: review (possible junk)", summary.suggestions.get("review", 0)),
     ]
     for label, value in rows:
         if value or label in ("photos found", "near-duplicate groups"):
@@ -85,10 +89,23 @@ def _fmt(value: float | None, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
 
-def group_table(g: Group) -> Table:
+def _when(m: dict) -> str:
+    """Capture time to the hundredth of a second (bursts differ there); file times are flagged."""
+    if not m["captured_at"]:
+        return ""
+    when = dt.datetime.fromisoformat(m["captured_at"])
+    text = when.strftime("%Y-%m-%d %H:%M:%S") + (f".{when.microsecond // 10000:02d}" if when.microsecond else "")
+    return text if m["time_source"] == "exif" else text + " (file date)"
+
+
+def group_table(g: Group, numbered: bool = False) -> Table:
     table = Table(title=f"group {g.id} · {len(g.members)} photos", title_justify="left", expand=False)
-    for name in ("photo", "captured", "size", "resolution", "sharpness", "exposure", "clipped hi/lo"):
-        table.add_column(name, justify="right" if name not in ("photo", "captured") else "left")
+    if numbered:
+        table.add_column("#", justify="right")
+    longest = max(len(os.path.basename(m["path"])) for m in g.members)
+    table.add_column("photo", no_wrap=True, min_width=min(longest, 60))
+    for name in ("captured", "size", "resolution", "sharpness", "exposure", "clipped hi/lo"):
+        table.add_column(name, justify="left" if name == "captured" else "right")
     has_scores = any(m.get("happy") is not None for m in g.members)
     has_suggestions = any(m.get("suggestion") for m in g.members)
     if has_scores:
@@ -97,10 +114,11 @@ def group_table(g: Group) -> Table:
     if has_suggestions:
         table.add_column("suggestion")
         table.add_column("why")
-    for m in g.members:
-        row = [
+    for k, m in enumerate(g.members, 1):
+        row = [str(k)] if numbered else []
+        row += [
             Text(os.path.basename(m["path"])),
-            Text(((m["captured_at"] or "")[:23].replace("T", " ")) + ("" if m["time_source"] == "exif" else " (file time)")),
+            Text(_when(m)),
             _size(m["size"]),
             f"{m['width']}×{m['height']}",
             _fmt(m["sharpness"], ".0f"),
@@ -115,4 +133,13 @@ def group_table(g: Group) -> Table:
             style = {"keep": "green", "discard": "red", "review": "yellow"}.get(label, "")
             row += [Text(label + (" (yours)" if decision else ""), style=style), Text("; ".join(m.get("reasons") or []))]
         table.add_row(*row)
+    return table
+
+
+def singles_table(rows: list[dict]) -> Table:
+    table = Table(title=f"{len(rows)} photos to look at (no near-duplicates, but possibly junk)", title_justify="left")
+    table.add_column("photo", no_wrap=True)
+    table.add_column("why")
+    for r in rows:
+        table.add_row(Text(r["path"]), Text("; ".join(r["reasons"])))
     return table

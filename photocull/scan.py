@@ -28,6 +28,7 @@ from .errors import PhotocullError
 from .grouping import GroupingOptions
 from .reading import fingerprint
 from .regroup import regroup
+from .suggest import suggest_all
 from .worker import Result, Task, process
 
 
@@ -61,6 +62,7 @@ class ScanSummary:
     counts: Counter = field(default_factory=Counter)
     groups: int = 0
     grouped_photos: int = 0
+    suggestions: dict = field(default_factory=dict)
     interrupted: bool = False
     seconds: float = 0.0
 
@@ -70,6 +72,7 @@ class ScanSummary:
             **dict(sorted(self.counts.items())),
             "groups": self.groups,
             "grouped_photos": self.grouped_photos,
+            "suggestions": self.suggestions,
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 3),
         }
@@ -80,6 +83,7 @@ class ScanOptions:
     workers: int = 2
     batch_size: int = 64
     grouping: GroupingOptions = field(default_factory=GroupingOptions)
+    config: dict | None = None  # suggestion weights; None reads the user's config file
 
 
 def _plan_root(
@@ -236,6 +240,7 @@ def scan(
     groups = regroup(db, options.grouping)
     summary.groups = len(groups)
     summary.grouped_photos = sum(len(m) for m in groups.values())
+    summary.suggestions = suggest_all(db, options.config)
     summary.seconds = time.perf_counter() - started
     store.finish_scan(db, scan_id, "interrupted" if summary.interrupted else "done", summary.as_dict())
     return summary

@@ -161,5 +161,5 @@ def build_library(root: Path, seed: int = 0, heic: bool = True) -> Library:
     lib.videos = 1
     save_photo(photos["coffee"], root / "DCIM" / ".thumbnails" / "thumb.jpg")
     save_photo(photos["coffee"], root / "DCIM" / "Camera" / ".trashed-1700000000-IMG_5.jpg")
-    os.symlink(root / "DCIM", root / "DCIM" / "Camera" / "loop")
+    os.symlink("..", root / "DCIM" / "Camera" / "loop")  # relative, so copies of the folder loop too
     return lib

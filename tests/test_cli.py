@@ -1,0 +1,155 @@
+"""The command line: through click's runner and as a real process (interrupts, start-up time)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from photocull.cli import cli
+from photocull.database import open_db
+from photocull.scan import ScanOptions, scan
+
+
+def run(*args: str, db: Path | None = None):
+    argv = (["--db", str(db)] if db else []) + list(args)
+    return CliRunner().invoke(cli, argv, catch_exceptions=False)
+
+
+def test_scan_review_export_round_trip(library, tmp_path):
+    db = tmp_path / "cli.db"
+    result = run("scan", str(library.root), "--no-models", "--workers", "1", "--json", db=db)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["groups"] == len(library.groups)
+
+    review = json.loads(run("review", "--json", db=db).stdout)
+    assert [len(g["members"]) for g in review] == sorted((len(g) for g in library.groups), reverse=True)
+    text = run("review", db=db).stdout
+    assert "IMG_1000.jpg" in text and "group" in text
+
+    records = json.loads(run("export", "--format", "json", db=db).stdout)
+    assert len(records) == len(set().union(*library.groups)) + len(library.singles)
+    rec = next(r for r in records if r["path"].endswith("IMG_0001.jpg"))
+    assert os.path.isabs(rec["path"])
+    assert isinstance(rec["group"], int)
+    assert rec["captured_at"] == "2024-07-14T10:30:05.250000+01:00"
+    for key in ("width", "height", "sharpness", "exposure", "highlights_clipped", "shadows_clipped"):
+        assert isinstance(rec[key], (int, float))
+    for key in ("suggestion", "reasons", "happy", "emotions"):
+        assert key in rec
+    single = next(r for r in records if r["path"].endswith("IMG_9001.jpg"))
+    assert single["group"] is None
+
+    out = tmp_path / "photos.csv"
+    assert run("export", "--format", "csv", "-o", str(out), db=db).exit_code == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == len(records) and "emotion_awe" in rows[0]
+
+    errors = json.loads(run("export", "--format", "json", "--errors", db=db).stdout)
+    assert {os.path.relpath(e["path"], library.root) for e in errors} == set(library.errors)
+    assert all(e["error"] for e in errors)
+
+
+def test_db_from_environment(library, tmp_path, monkeypatch):
+    db = tmp_path / "env.db"
+    monkeypatch.setenv("PHOTOCULL_DB", str(db))
+    assert run("scan", str(library.root / "WhatsApp"), "--no-models", "--workers", "1").exit_code == 0
+    assert sqlite3.connect(db).execute("select count(*) from photos").fetchone()[0] == 1
+
+
+def test_default_db_needs_no_setup(library, tmp_path, monkeypatch):
+    home = tmp_path / "fresh-home"
+    monkeypatch.setenv("PHOTOCULL_HOME", str(home))
+    assert run("scan", str(library.root / "WhatsApp"), "--no-models", "--workers", "1").exit_code == 0
+    assert (home / "photocull.db").exists()
+
+
+def test_bad_database_is_a_message_not_a_traceback(tmp_path):
+    bad = tmp_path / "not.db"
+    bad.write_text("hello, I am not SQLite " * 100)
+    result = CliRunner().invoke(cli, ["--db", str(bad), "review"])
+    assert result.exit_code == 1
+    assert "cannot open the photocull database" in result.output and "Traceback" not in result.output
+
+
+def _subprocess_env(tmp_path: Path) -> dict:
+    env = dict(os.environ, PHOTOCULL_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1")
+    env.pop("PHOTOCULL_DB", None)
+    return env
+
+
+def test_help_review_export_start_fast_without_tensorflow(tmp_path):
+    env = _subprocess_env(tmp_path)
+    code = (
+        "import sys, time; t = time.perf_counter(); from photocull.cli import cli; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; print(time.perf_counter() - t)"
+    )
+    assert float(subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout) < 1.0
+    for args in (["--help"], ["review"], ["export"]):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "photocull", *args], env=env, check=True, capture_output=True)
+        assert time.perf_counter() - start < 2.0  # interpreter start included; well under 1 s here
+
+
+def _many_photos(pristine, tmp_path: Path, copies: int = 8) -> Path:
+    root = tmp_path / "many"
+    for k in range(copies):
+        shutil.copytree(pristine.root / "DCIM" / "Camera", root / f"folder{k}", ignore=shutil.ignore_patterns("loop", ".*", "*.mp4"))
+    return root
+
+
+def _wait_for_rows(db_path: Path, at_least: int, proc: subprocess.Popen, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "scan finished before it could be interrupted"
+        try:
+            with sqlite3.connect(db_path, timeout=1) as conn:
+                n = conn.execute("select count(*) from photos").fetchone()[0]
+            if n >= at_least:
+                return n
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.01)
+    raise AssertionError("scan wrote nothing in time")
+
+
+@pytest.mark.parametrize("how", ["kill -9", "ctrl-c"])
+def test_interrupted_scan_leaves_consistent_db_and_resumes(pristine_library, tmp_path, how):
+    root = _many_photos(pristine_library, tmp_path)
+    total = sum(1 for p in root.rglob("*") if p.is_file())
+    db_path = tmp_path / "interrupted.db"
+    workers = "1" if how == "kill -9" else "2"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "photocull", "--db", str(db_path), "scan", str(root), "--no-models",
+         "--workers", workers, "--batch-size", "2"],
+        env=_subprocess_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    _wait_for_rows(db_path, 4, proc)
+    proc.send_signal(signal.SIGKILL if how == "kill -9" else signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    if how == "ctrl-c":
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "Traceback" not in err
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+        saved = conn.execute("select count(*) from photos").fetchone()[0]
+    assert 0 < saved < total
+
+    db = open_db(db_path)
+    resumed = scan(db, [root], options=ScanOptions(workers=1))
+    assert resumed.counts["measured"] == total - saved  # only the unfinished part is read
+    assert db["photos"].count == total
+    statuses = [r["status"] for r in db.query("select status from scans order by id")]
+    assert statuses == ["interrupted", "done"]

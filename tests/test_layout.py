@@ -1,0 +1,23 @@
+"""The test suite runs against this repository's own tests and the installed photocull package."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_tests_package_is_the_repos_own():
+    # tf-keras-vis installs a top-level ``tests`` package into site-packages; it must not shadow ours.
+    conftest = sys.modules.get("tests.conftest") or sys.modules.get("conftest")
+    assert conftest is not None and Path(conftest.__file__).resolve().parent == HERE
+    pkg = sys.modules.get("tests")
+    assert pkg is None or not hasattr(pkg, "__file__") or pkg.__file__ is None or Path(pkg.__file__).resolve().parent == HERE
+
+
+def test_models_ship_with_the_package():
+    from photocull.modelfiles import model_path
+
+    for name in ("mobilenet_v2_imagenet.weights.h5", "imagenet_classes.json", "happy_sad_head.keras", "happy_sad.json", "LICENSE-torchvision.txt"):
+        assert model_path(name).stat().st_size > 0

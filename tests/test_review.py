@@ -1,0 +1,73 @@
+"""Reviewing groups: the listing, interactive decisions (library and CLI), and their persistence."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from rich.console import Console
+
+from photocull.cli import cli
+from photocull.groups import load_groups
+from photocull.interactive import parse_choice, run_interactive
+from photocull.scan import ScanOptions, scan
+
+
+def keys(*chars: str):
+    it = iter(chars)
+    return lambda: next(it)
+
+
+def decisions(db) -> dict[str, str]:
+    return {
+        r["path"].rsplit("/", 1)[-1]: r["decision"]
+        for r in db.query("select p.path, d.decision from decisions d join photos p on p.id = d.photo_id")
+    }
+
+
+def test_accept_keep_all_choose_skip_quit(library, db):
+    scan(db, [library.root], options=ScanOptions(workers=1))
+    groups = load_groups(db)
+    assert len(groups) == 4
+    console = Console(file=open("/dev/null", "w"))
+    # group 1: unknown key then accept; group 2: keep all; group 3: choose #2; group 4: skip
+    done = run_interactive(db, console, getchar=keys("x", "a", "k", "c", "s"), prompt=lambda _: "2")
+    assert done == {"accepted": 1, "kept_all": 1, "chosen": 1, "skipped": 1}
+    d = decisions(db)
+    g1, g2, g3, g4 = groups
+    assert all(d[m["path"].rsplit("/", 1)[-1]] == ("discard" if m["suggestion"] == "discard" else "keep") for m in g1.members)
+    assert all(d[m["path"].rsplit("/", 1)[-1]] == "keep" for m in g2.members)
+    chosen = [d[m["path"].rsplit("/", 1)[-1]] for m in g3.members]
+    assert chosen == ["discard", "keep"] + ["discard"] * (len(g3.members) - 2)
+    assert not any(m["path"].rsplit("/", 1)[-1] in d for m in g4.members)
+    # only the skipped group still needs a decision; a rescan keeps every decision
+    scan(db, [library.root], options=ScanOptions(workers=1))
+    assert decisions(db) == d
+    again = run_interactive(db, console, getchar=keys("q"))
+    assert again == {"accepted": 0, "kept_all": 0, "chosen": 0, "skipped": 0}
+
+
+def test_parse_choice_rejects_out_of_range():
+    assert parse_choice("1, 3", 3) == {0, 2}
+    for bad in ("0", "4", "x", ""):
+        try:
+            parse_choice(bad, 3)
+        except ValueError as exc:
+            assert str(exc)
+        else:
+            raise AssertionError(bad)
+
+
+def test_cli_review_lists_undecided_and_interactive_by_keys(library, tmp_path):
+    db = str(tmp_path / "r.db")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--db", db, "scan", str(library.root), "--no-models", "--workers", "1"]).exit_code == 0
+    listed = json.loads(runner.invoke(cli, ["--db", db, "review", "--json"]).stdout)
+    assert len(listed["groups"]) == 4
+    text = runner.invoke(cli, ["--db", db, "review"], terminal_width=200).stdout
+    assert "discard" in text and "smaller re-save of" in text
+    result = runner.invoke(cli, ["--db", db, "review", "--interactive"], input="aaaa")
+    assert result.exit_code == 0, result.output
+    assert "accepted: 4" in result.stdout
+    assert json.loads(runner.invoke(cli, ["--db", db, "review", "--json"]).stdout)["groups"] == []
+    assert len(json.loads(runner.invoke(cli, ["--db", db, "review", "--json", "--all"]).stdout)["groups"]) == 4

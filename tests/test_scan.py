@@ -1,0 +1,204 @@
+"""The scan spine on a generated phone folder: discovery, reading, errors, groups, rescans."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from photocull.grouping import GroupingOptions
+from photocull.scan import ScanOptions, scan
+from photocull.synthetic import save_photo
+
+
+def rel_groups(db, root: Path) -> list[set[str]]:
+    groups: dict[int, set[str]] = {}
+    for row in db.query("select group_id, path from photos where group_id is not null"):
+        groups.setdefault(row["group_id"], set()).add(os.path.relpath(row["path"], root))
+    return sorted(groups.values(), key=sorted)
+
+
+def test_groups_bursts_resaves_and_keeps_unrelated_apart(library, db):
+    summary = scan(db, [library.root], options=ScanOptions(workers=2))
+    assert rel_groups(db, library.root) == sorted(library.groups, key=sorted)
+    assert summary.groups == len(library.groups)
+    grouped = set().union(*library.groups)
+    for single in library.singles:
+        assert single not in grouped
+        row = db.execute("select group_id from photos where path = ?", [str(library.root / single)]).fetchone()
+        assert row == (None,)
+
+
+def test_counts_videos_skips_hidden_and_loops(library, db):
+    summary = scan(db, [library.root], options=ScanOptions(workers=1))
+    c = summary.counts
+    expected_photos = len(set().union(*library.groups)) + len(library.singles)
+    assert c["measured"] == expected_photos
+    assert c["photos_found"] == expected_photos + len(library.errors)
+    assert c["videos"] == library.videos
+    assert c["skipped_hidden"] == 2  # .thumbnails folder and a .trashed-* file
+    assert c["skipped_loops"] == 1
+    paths = {r["path"] for r in db.query("select path from photos")}
+    assert not any("/." in p or "/loop/" in p for p in paths)
+
+
+def test_orientation_applied_before_measuring(library, db):
+    scan(db, [library.root], options=ScanOptions(workers=1))
+    row = db["photos"].rows_where("path = ?", [str(library.root / library.rotated)]).__next__()
+    assert row["orientation"] == 6
+    assert (row["width"], row["height"]) == (1280, 854)  # stored 854×1280, shown upright
+    raw = Image.open(library.root / library.rotated)
+    assert raw.size == (854, 1280)
+
+
+def test_capture_time_from_exif_with_subseconds_and_offset(library, db):
+    scan(db, [library.root], options=ScanOptions(workers=1))
+    get = lambda rel: next(db["photos"].rows_where("path = ?", [str(library.root / rel)]))  # noqa: E731
+    frame = get("DCIM/Camera/IMG_0001.jpg")
+    assert frame["captured_at"] == "2024-07-14T10:30:05.250000+01:00"
+    assert frame["time_source"] == "exif"
+    assert frame["camera_make"] == "Pixel"
+    resave = get("WhatsApp/Images/IMG-20240714-WA0001.jpg")
+    assert resave["time_source"] == "mtime"
+    assert resave["captured_at"]
+
+
+def test_unreadable_files_recorded_with_reason(library, db):
+    summary = scan(db, [library.root], options=ScanOptions(workers=1))
+    errors = {os.path.relpath(r["path"], library.root): r["error"] for r in db.query("select * from errors")}
+    assert set(errors) == set(library.errors)
+    for rel, keyword in library.errors.items():
+        assert keyword in errors[rel]
+    assert summary.counts["errors"] == len(library.errors)
+
+
+def test_decompression_bomb_refused(tmp_path, db):
+    root = tmp_path / "bomb"
+    root.mkdir()
+    Image.new("L", (15000, 15000)).save(root / "huge.png", optimize=True)  # 225 MP, tiny file
+    scan(db, [root], options=ScanOptions(workers=1))
+    (error,) = [r["error"] for r in db.query("select error from errors")]
+    assert "decompression bomb" in error
+
+
+def test_symlink_out_of_root_not_followed(tmp_path, db, pristine_library):
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    shutil.copytree(pristine_library.root / "DCIM" / "Camera", outside, ignore=shutil.ignore_patterns("loop"))
+    os.symlink(outside, root / "linked")
+    os.symlink(outside / "IMG_9001.jpg", root / "file_link.jpg")
+    summary = scan(db, [root], options=ScanOptions(workers=1))
+    assert summary.counts["photos_found"] == 0
+    assert summary.counts["skipped_links"] == 2
+
+
+def test_unchanged_rescan_reads_nothing(library, db):
+    scan(db, [library.root], options=ScanOptions(workers=1))
+    before = {r["id"]: r["group_id"] for r in db.query("select id, group_id from photos")}
+    again = scan(db, [library.root], options=ScanOptions(workers=1))
+    assert again.counts["measured"] == 0 and again.counts["new"] == 0 and again.counts["changed"] == 0
+    assert again.counts["unchanged"] == len(before)
+    assert {r["id"]: r["group_id"] for r in db.query("select id, group_id from photos")} == before
+
+
+def test_rescan_sees_new_changed_deleted_and_moved(library, db):
+    scan(db, [library.root], options=ScanOptions(workers=1))
+    ids = {r["path"]: r["id"] for r in db.query("select id, path from photos")}
+    cam = library.root / "DCIM" / "Camera"
+    # moved: same content, new folder
+    (library.root / "Archive").mkdir()
+    shutil.move(cam / "IMG_9001.jpg", library.root / "Archive" / "IMG_9001.jpg")
+    # deleted
+    (cam / "IMG_9002.jpg").unlink()
+    # changed in place
+    img = Image.open(cam / "IMG_9003.jpg")
+    img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(cam / "IMG_9003.jpg", quality=80)
+    # new
+    save_photo(Image.open(cam / "IMG_9004.jpg").rotate(90), cam / "IMG_9999.jpg")
+
+    summary = scan(db, [library.root], options=ScanOptions(workers=1))
+    c = summary.counts
+    assert (c["new"], c["changed"], c["moved"], c["missing"]) == (1, 1, 1, 1)
+    assert c["measured"] == 2
+    moved = next(db["photos"].rows_where("path = ?", [str(library.root / "Archive" / "IMG_9001.jpg")]))
+    assert moved["id"] == ids[str(cam / "IMG_9001.jpg")]  # history follows the file
+    changed = next(db["photos"].rows_where("path = ?", [str(cam / "IMG_9003.jpg")]))
+    assert changed["id"] == ids[str(cam / "IMG_9003.jpg")]
+    gone = next(db["photos"].rows_where("path = ?", [str(cam / "IMG_9002.jpg")]))
+    assert gone["missing_since"] and gone["group_id"] is None
+
+
+def test_group_ids_stable_when_membership_unchanged(library, db):
+    scan(db, [library.root], options=ScanOptions(workers=1))
+    first = {frozenset(m): gid for gid, m in _groups_by_id(db).items()}
+    (library.root / "DCIM" / "Camera" / "IMG_1003.jpg").unlink()  # changes the chelsea group only
+    scan(db, [library.root], options=ScanOptions(workers=1))
+    second = {frozenset(m): gid for gid, m in _groups_by_id(db).items()}
+    unchanged = set(first) & set(second)
+    assert len(unchanged) == len(first) - 1
+    for members in unchanged:
+        assert first[members] == second[members]
+    new_ids = set(second.values()) - set(first.values())
+    assert len(new_ids) == 1 and min(new_ids) > max(first.values())  # ids never reused
+
+
+def _groups_by_id(db) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {}
+    for row in db.query("select id, group_id from photos where group_id is not null"):
+        out.setdefault(row["group_id"], set()).add(row["id"])
+    return out
+
+
+def test_no_chain_merging(tmp_path, db):
+    """A~B and B~C must not pull in a C that is far from A."""
+    from photocull.grouping import group
+
+    a = 0
+    b = (1 << 8) - 1  # 8 bits from a
+    c = ((1 << 16) - 1)  # 8 bits from b, 16 from a
+    groups = group([a, b, c], [a, b, c], [float("nan")] * 3, GroupingOptions(phash_threshold=10, dhash_threshold=10))
+    assert groups in ([[0, 1]], [[1, 2]])
+
+
+def test_burst_time_loosens_and_distance_tightens(db):
+    from photocull.grouping import group
+
+    a, b = 0, (1 << 12) - 1  # 12 bits apart: too far without time evidence, fine within a burst
+    opts = GroupingOptions()
+    assert group([a, b], [a, b], [float("nan"), float("nan")], opts) == []
+    assert group([a, b], [a, b], [0.0, 0.5], opts) == [[0, 1]]
+    c = (1 << 8) - 1  # 8 bits: a near-duplicate without time evidence, not when taken days apart
+    assert group([a, c], [a, c], [float("nan"), float("nan")], opts) == [[0, 1]]
+    assert group([a, c], [a, c], [0.0, 3 * 86400.0], opts) == []
+
+
+def test_hamming_pairs_match_brute_force():
+    import numpy as np
+
+    from photocull.grouping import hamming_pairs
+
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 2**63, size=40, dtype=np.uint64)
+    flips = rng.integers(0, 64, size=(40, 5))
+    near = base ^ np.array([sum(1 << int(k) for k in set(row)) for row in flips], dtype=np.uint64)
+    hashes = np.concatenate([base, near])
+    i, j, d = hamming_pairs(hashes, 10, block_elements=100)
+    got = {(int(x), int(y), int(z)) for x, y, z in zip(i, j, d)}
+    want = {
+        (x, y, bin(int(hashes[x]) ^ int(hashes[y])).count("1"))
+        for x in range(len(hashes))
+        for y in range(x + 1, len(hashes))
+        if bin(int(hashes[x]) ^ int(hashes[y])).count("1") <= 10
+    }
+    assert got == want and len(want) >= 40
+
+
+def test_missing_root_is_a_clear_error(tmp_path, db):
+    from photocull.errors import PhotocullError
+
+    with pytest.raises(PhotocullError, match="not a folder"):
+        scan(db, [tmp_path / "nope"])

@@ -1,0 +1,115 @@
+"""Keep/discard suggestions: the ranking rule, junk, reasons in words, config, decisions kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from PIL import Image
+
+from photocull.config import DEFAULTS, load_config
+from photocull.errors import PhotocullError
+from photocull.scan import ScanOptions, scan
+from photocull.suggest import suggest_all
+from photocull.synthetic import blur, sample_photos, save_photo, variant
+
+
+def rows(db) -> dict[str, dict]:
+    return {r["path"].rsplit("/", 1)[-1]: r for r in db.query("select * from photos")}
+
+
+def test_every_group_keeps_one_and_resave_loses(library, db):
+    scan(db, [library.root], options=ScanOptions(workers=1))
+    by_group: dict[int, list[str]] = {}
+    for r in db.query("select group_id, suggestion from photos where group_id is not null"):
+        by_group.setdefault(r["group_id"], []).append(r["suggestion"])
+    assert all("keep" in s and set(s) <= {"keep", "discard"} for s in by_group.values())
+    r = rows(db)
+    resave = r["IMG-20240714-WA0001.jpg"]
+    assert resave["suggestion"] == "discard"
+    reasons = json.loads(resave["reasons"])
+    assert any(x.startswith("smaller re-save of IMG_10") for x in reasons), reasons
+    assert json.loads(resave["reason_data"])[0]["code"] == "smaller_resave"
+    for name in ("IMG_9001.jpg", "IMG_9002.jpg"):
+        assert r[name]["suggestion"] == "keep" and json.loads(r[name]["reasons"]) == ["no near-duplicates"]
+
+
+def _burst_with_blurred_frame(root, rng):
+    import numpy as np
+
+    base = sample_photos()["astronaut"]
+    t0 = dt.datetime(2024, 1, 1, 12, 0, 0)
+    for f in range(3):
+        frame = variant(base, np.random.default_rng(f), 0.3)
+        if f == 1:
+            frame = blur(frame, 3)
+        save_photo(frame, root / f"IMG_{f}.jpg", t0 + dt.timedelta(milliseconds=300 * f))
+
+
+def test_blurred_frame_discarded_sharpest_kept_with_reasons(tmp_path, db):
+    _burst_with_blurred_frame(tmp_path / "burst", None)
+    scan(db, [tmp_path / "burst"], options=ScanOptions(workers=1))
+    r = rows(db)
+    assert r["IMG_1.jpg"]["suggestion"] == "discard"
+    text = json.loads(r["IMG_1.jpg"]["reasons"])
+    assert any(t.startswith("less sharp than IMG_") and " vs " in t for t in text), text
+    kept = [n for n, row in r.items() if row["suggestion"] == "keep"]
+    assert "IMG_1.jpg" not in kept and kept
+    assert json.loads(r[kept[0]]["reasons"])[0] == f"best of 3 similar photos"
+
+
+def test_happier_frame_wins_when_weighted(tmp_path, db):
+    _burst_with_blurred_frame(tmp_path / "burst", None)
+    scan(db, [tmp_path / "burst"], options=ScanOptions(workers=1))
+    db.execute("update photos set happy = case when path like '%IMG_2.jpg' then 0.9 else 0.2 end")
+    config = load_config()
+    config["weights"] = {"happy": 1.0}
+    suggest_all(db, config)
+    r = rows(db)
+    assert r["IMG_2.jpg"]["suggestion"] == "keep"
+    assert "happier (0.90 vs 0.20)" in json.loads(r["IMG_2.jpg"]["reasons"])
+    assert "less happy than IMG_2.jpg (0.20 vs 0.90)" in json.loads(r["IMG_0.jpg"]["reasons"])
+
+
+def test_junk_single_is_review_not_discard(tmp_path, db):
+    root = tmp_path / "junk"
+    save_photo(Image.new("RGB", (400, 300), (3, 3, 3)), root / "pocket.jpg")
+    save_photo(blur(sample_photos()["coffee"], 25), root / "shake.jpg")
+    save_photo(sample_photos()["rocket"], root / "fine.jpg")
+    scan(db, [root], options=ScanOptions(workers=1))
+    r = rows(db)
+    assert r["pocket.jpg"]["suggestion"] == "review"
+    assert any("almost black" in t for t in json.loads(r["pocket.jpg"]["reasons"]))
+    assert r["shake.jpg"]["suggestion"] == "review"
+    assert any("very blurry" in t for t in json.loads(r["shake.jpg"]["reasons"]))
+    assert r["fine.jpg"]["suggestion"] == "keep"
+
+
+def test_config_file_overrides_and_rejects_nonsense(tmp_path, monkeypatch):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[weights]\nsharpness = 0.9\nfaces = 0.2\n[junk]\nblur_sharpness = 3\n")
+    monkeypatch.setenv("PHOTOCULL_CONFIG", str(cfg))
+    config = load_config()
+    assert config["weights"]["sharpness"] == 0.9 and config["weights"]["faces"] == 0.2
+    assert config["junk"]["blur_sharpness"] == 3.0
+    assert config["weights"]["happy"] == DEFAULTS["weights"]["happy"]
+    cfg.write_text("[junk]\nblurry = 3\n")
+    with pytest.raises(PhotocullError, match="unknown key 'blurry'"):
+        load_config()
+    cfg.write_text("[weights\n")
+    with pytest.raises(PhotocullError, match="config.toml"):
+        load_config()
+
+
+def test_person_decision_survives_rescan_and_move(library, db):
+    scan(db, [library.root], options=ScanOptions(workers=1))
+    resave = next(db.query("select id from photos where path like '%WA0001.jpg'"))["id"]
+    db["decisions"].insert({"photo_id": resave, "decision": "keep", "decided_at": "now"})
+    new_folder = library.root / "Moved"
+    new_folder.mkdir()
+    (library.root / "WhatsApp" / "Images" / "IMG-20240714-WA0001.jpg").rename(new_folder / "x.jpg")
+    scan(db, [library.root], options=ScanOptions(workers=1))
+    row = next(db.query("select p.path, p.suggestion, d.decision from photos p join decisions d on d.photo_id = p.id"))
+    assert row["path"].endswith("Moved/x.jpg")
+    assert row["decision"] == "keep" and row["suggestion"] == "discard"
