@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 
 from . import __version__
+from .cli_models import models as models_group
 from .errors import PhotocullError
 
 stderr = Console(stderr=True)
@@ -149,12 +150,26 @@ def review(ctx, as_json, show_all, limit, group_id, interactive, html_path) -> N
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), help="Write to FILE instead of stdout.")
 @click.option("--errors", "errors_only", is_flag=True, help="List the files that could not be read instead of photos.")
+@click.option("--xmp", is_flag=True, help="Write/merge XMP sidecars (IMG_1.jpg.xmp) with rating and label instead.")
+@click.option("--keep-rating", type=click.IntRange(0, 5), help="With --xmp: star rating for kept photos (default: leave as is).")
+@click.option("--xmp-naming", type=click.Choice(["full", "stem"]), default="full", show_default=True, help="With --xmp: IMG_1.jpg.xmp (darktable, digiKam) or IMG_1.xmp.")
 @click.pass_context
-def export(ctx, fmt, output, errors_only) -> None:
-    """Export one record per photo (or per unreadable file) as JSON or CSV."""
+def export(ctx, fmt, output, errors_only, xmp, keep_rating, xmp_naming) -> None:
+    """Export one record per photo (or per unreadable file) as JSON or CSV, or XMP sidecars."""
     from .export import error_records, photo_records, to_csv, to_json
 
     db = _db(ctx)
+    if xmp:
+        from .xmp import write_sidecars
+
+        report = write_sidecars(db, keep_rating=keep_rating, naming=xmp_naming)
+        stderr.print(
+            f"sidecars: {len(report.created)} created, {len(report.updated)} updated, "
+            f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped"
+        )
+        for path, why in report.skipped:
+            stderr.print(f"  skipped {path}: {why}", markup=False)
+        return
     records = error_records(db) if errors_only else photo_records(db)
     text = to_json(records) if fmt == "json" else to_csv(records, ("path", "error")) if errors_only else to_csv(records)
     if output:
@@ -162,6 +177,63 @@ def export(ctx, fmt, output, errors_only) -> None:
         stderr.print(f"wrote {output}")
     else:
         click.echo(text, nl=False)
+
+
+@cli.command(name="apply")
+@click.option("--trash", is_flag=True, help="Send discarded photos to the system trash instead of the holding folder.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def apply_cmd(ctx, trash, dry_run, yes, as_json) -> None:
+    """Move discarded photos (your decision, else the suggestion) out of the library.
+
+    By default they go to _photocull_discarded/ inside their scanned folder, mirroring their
+    relative paths. Every move is journaled; `photocull undo` puts them back. Nothing is deleted.
+    """
+    from .apply import apply, plan
+    from .render import RichScanProgress, apply_report
+
+    db = _db(ctx)
+    if not dry_run and not yes:
+        planned = plan(db, trash=trash)
+        if not planned:
+            stderr.print("Nothing to discard.")
+            return
+        where = "the system trash" if trash else "the _photocull_discarded folder of each scanned root"
+        click.confirm(f"Move {len(planned)} photos to {where}?", abort=True, err=True)
+    with RichScanProgress(stderr, "moving") as progress:
+        report = apply(db, trash=trash, dry_run=dry_run, progress=None if dry_run else progress)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        _stdout_console().print(apply_report(report))
+        if report.apply_id:
+            stderr.print(f"apply {report.apply_id} done. `photocull undo` reverses it.")
+    if report.interrupted:
+        sys.exit(130)
+
+
+@cli.command()
+@click.argument("apply_id", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def undo(ctx, apply_id, as_json) -> None:
+    """Put back every photo moved by the last apply (or by APPLY_ID)."""
+    from .apply import undo as run_undo
+
+    report = run_undo(_db(ctx), apply_id)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    stderr.print(f"apply {report.apply_id}: {report.status}; {len(report.restored)} photos restored")
+    for note in report.problems:
+        stderr.print(f"  {note.path}: {note.reason}", markup=False)
+    if report.problems:
+        sys.exit(1)
+
+
+cli.add_command(models_group)
 
 
 def main() -> None:

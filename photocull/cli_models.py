@@ -57,19 +57,23 @@ def list_models() -> None:
     """Installed heads with their classes and the test metrics from their cards."""
     folder = models_dir()
     table = Table(title=f"models in {folder}")
-    for column in ("name", "version", "classes", "test n", "accuracy", "bal. acc.", "macro-F1", "ROC-AUC", "ECE"):
+    for column in ("name", "version", "test n", "accuracy", "bal. acc.", "macro-F1", "ROC-AUC", "ECE"):
         table.add_column(column)
+    classes = []
     for spec in HEADS.values():
         card_path, head_path = folder / spec.card_file, folder / spec.head_file
         if not (card_path.exists() and head_path.exists()):
-            table.add_row(spec.name, "not installed", ", ".join(spec.classes), *["–"] * 6)
+            table.add_row(spec.name, "not installed", *["–"] * 6)
             continue
         card = json.loads(card_path.read_text(encoding="utf-8"))
         t = card.get("test_metrics", {})
-        table.add_row(spec.name, card.get("version", "?"), ", ".join(card.get("classes", [])), str(t.get("n", "–")),
-                      _fmt(t.get("accuracy")), _fmt(t.get("balanced_accuracy")), _fmt(t.get("macro_f1")),
-                      _fmt(t.get("roc_auc")), _fmt(t.get("ece")))
+        table.add_row(spec.name, card.get("version", "?"), str(t.get("n", "–")), _fmt(t.get("accuracy")),
+                      _fmt(t.get("balanced_accuracy")), _fmt(t.get("macro_f1")), _fmt(t.get("roc_auc")),
+                      _fmt(t.get("ece")))
+        classes.append(f"{spec.name} classes (output order): {', '.join(card.get('classes', []))}")
     console.print(table)
+    for line in classes:
+        console.print(line)
     backbone = folder / "mobilenet_v2_imagenet.weights.h5"
     state = "installed" if backbone.exists() else "MISSING"
     console.print(f"backbone: MobileNetV2 (torchvision ImageNet weights, BSD-3), {state}: {backbone}")

@@ -40,8 +40,6 @@ DEFAULTS: dict[str, dict[str, float]] = {
         "bright_brightness": 0.95,
         "blur_sharpness": 10.0,
     },
-    # XMP sidecar ratings (xmp:Rating; -1 means rejected).
-    "xmp": {"keep_rating": 0, "discard_rating": -1},
 }
 
 

@@ -31,7 +31,10 @@ class GroupingOptions:
     far_seconds: float = 6 * 3600.0
     far_phash_threshold: int = 6
     far_dhash_threshold: int = 10
-    min_embedding_similarity: float | None = None
+    # Pairs whose CNN embeddings are both known: thresholds loosened by this many bits, but the
+    # embeddings' cosine similarity must reach min_embedding_similarity (scripts/measure_grouping.py).
+    embedding_bonus_bits: int = 12
+    min_embedding_similarity: float = 0.9
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -71,11 +74,13 @@ def pair_distances(
     dhash: np.ndarray,
     times: np.ndarray,
     options: GroupingOptions,
+    embeddings: np.ndarray | None = None,
 ) -> np.ndarray:
     """Effective distance per candidate pair: ≤ 1 means near-duplicate.
 
     Each hash distance is divided by the threshold that applies to that pair's time gap, and the
-    larger of the two counts, so pHash and dHash must both agree.
+    larger of the two counts, so pHash and dHash must both agree. Where both photos have embeddings,
+    the thresholds are looser and the embeddings must agree instead.
     """
     dd = np.bitwise_count(dhash[i] ^ dhash[j]).astype(np.float64)
     gap = np.abs(times[i] - times[j])  # NaN when either capture time is unknown
@@ -85,7 +90,15 @@ def pair_distances(
     far = gap > options.far_seconds
     tp[burst], td[burst] = options.burst_phash_threshold, options.burst_dhash_threshold
     tp[far], td[far] = options.far_phash_threshold, options.far_dhash_threshold
-    return np.maximum(dp / np.maximum(tp, 0.5), dd / np.maximum(td, 0.5))
+    if embeddings is not None and len(i):
+        sim = np.einsum("ij,ij->i", embeddings[i], embeddings[j])
+        known = ~np.isnan(sim)
+        tp[known] += options.embedding_bonus_bits
+        td[known] += options.embedding_bonus_bits
+    eff = np.maximum(dp / np.maximum(tp, 0.5), dd / np.maximum(td, 0.5))
+    if embeddings is not None and len(i):
+        eff[known & (sim < options.min_embedding_similarity)] = FAR
+    return eff
 
 
 def _components(n: int, i: np.ndarray, j: np.ndarray) -> list[np.ndarray]:
@@ -131,19 +144,17 @@ def group(
 ) -> list[list[int]]:
     """Group photos by index. ``times`` holds EXIF capture seconds, NaN where unknown.
 
-    ``embeddings`` (unit-normalised rows, NaN rows where missing) let a pair whose CNN embeddings
-    disagree be rejected when ``options.min_embedding_similarity`` is set.
+    ``embeddings`` are unit-normalised rows, NaN rows for photos that were not scored.
     """
     options = options or GroupingOptions()
     ph = np.array([to_unsigned64(int(v)) for v in phash], dtype=np.uint64)
     dh = np.array([to_unsigned64(int(v)) for v in dhash], dtype=np.uint64)
     times = np.asarray(times, dtype=np.float64)
     radius = max(options.phash_threshold, options.burst_phash_threshold, options.far_phash_threshold)
+    if embeddings is not None:
+        radius += options.embedding_bonus_bits
     i, j, dp = hamming_pairs(ph, radius)
-    eff = pair_distances(i, j, dp.astype(np.float64), dh, times, options)
-    if embeddings is not None and options.min_embedding_similarity is not None and len(i):
-        sim = np.einsum("ij,ij->i", embeddings[i], embeddings[j])
-        eff[sim < options.min_embedding_similarity] = FAR  # NaN (unscored) compares False: kept
+    eff = pair_distances(i, j, dp.astype(np.float64), dh, times, options, embeddings)
     ok = eff <= 1.0
     i, j, eff = i[ok], j[ok], eff[ok]
     pairs = {(int(a), int(b)): float(e) for a, b, e in zip(i, j, eff)}

@@ -24,7 +24,7 @@ def load_embeddings(blobs: list[bytes | None]) -> np.ndarray:
 def regroup(db: sqlite_utils.Database, options: GroupingOptions | None = None) -> dict[int, list[int]]:
     """Group all present photos; returns {group id: photo ids}."""
     options = options or GroupingOptions()
-    use_embeddings = options.min_embedding_similarity is not None
+    use_embeddings = db.execute("select 1 from photos where embedding is not null limit 1").fetchone() is not None
     columns = "id, phash, dhash, captured_ts, time_source" + (", embedding" if use_embeddings else "")
     rows = list(
         db.query(f"select {columns} from photos where missing_since is null and phash is not null order by id")

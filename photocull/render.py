@@ -21,11 +21,11 @@ class _SpeedColumn(ProgressColumn):
 
 
 class RichScanProgress:
-    """Adapts scan's progress callbacks to a rich progress bar with photos/s and ETA."""
+    """Adapts the library's progress callbacks to a rich progress bar with photos/s and ETA."""
 
-    def __init__(self, console: Console):
+    def __init__(self, console: Console, label: str = "scanning"):
         self.progress = Progress(
-            TextColumn("[bold]scanning"),
+            TextColumn(f"[bold]{label}"),
             BarColumn(),
             MofNCompleteColumn(),
             _SpeedColumn(),
@@ -142,4 +142,19 @@ def singles_table(rows: list[dict]) -> Table:
     table.add_column("why")
     for r in rows:
         table.add_row(Text(r["path"]), Text("; ".join(r["reasons"])))
+    return table
+
+
+def apply_report(report) -> Table:
+    """What ``photocull apply`` did (or, for a dry run, would do)."""
+    moves = report.planned if report.dry_run else report.moved
+    verb = "would move" if report.dry_run else "moved"
+    table = Table(title=f"{verb} {len(moves)} photos" + (" to the trash" if report.mode == "trash" else ""), title_justify="left")
+    table.add_column("photo", no_wrap=True)
+    table.add_column("to")
+    table.add_column("because")
+    for m in moves:
+        table.add_row(Text(m.src), Text(m.dst or "system trash"), m.because)
+    for note in report.skipped:
+        table.add_row(Text(note.path), Text("not moved", style="yellow"), Text(note.reason))
     return table

@@ -66,10 +66,16 @@ class ScanSummary:
     interrupted: bool = False
     seconds: float = 0.0
 
+    COUNTS = (
+        "photos_found", "new", "changed", "unchanged", "moved", "missing", "measured", "scored", "errors",
+        "videos", "other_files", "skipped_hidden", "skipped_links", "skipped_loops",
+    )
+
     def as_dict(self) -> dict:
         return {
             "roots": self.roots,
-            **dict(sorted(self.counts.items())),
+            **{key: self.counts[key] for key in self.COUNTS},
+            **{key: n for key, n in sorted(self.counts.items()) if key not in self.COUNTS},
             "groups": self.groups,
             "grouped_photos": self.grouped_photos,
             "suggestions": self.suggestions,

@@ -32,7 +32,8 @@ def _backbone_graph() -> tuple[keras.KerasTensor, keras.KerasTensor]:
 
 
 def _apply_head(head: keras.Model, embedding: keras.KerasTensor) -> keras.KerasTensor:
-    """Re-apply the head's layers to the embedding, keeping the combined graph flat and addressable."""
+    """Re-apply the head's layers to the embedding, so the classifier is one flat graph whose last
+    layer is the softmax Activation (explainers swap it for a linear one)."""
     x = embedding
     for layer in head.layers[1:]:
         x = layer(x)
@@ -55,8 +56,8 @@ class Scorer:
         hs_head, hs_card = _load_head(hs_spec)
         emo_head, emo_card = _load_head(emo_spec)
         image, embedding = _backbone_graph()
-        model = keras.Model(image, [embedding, _apply_head(hs_head, embedding), _apply_head(emo_head, embedding)],
-                            name="photocull_scorer")
+        # heads stay nested (their layer names would clash in one flat graph)
+        model = keras.Model(image, [embedding, hs_head(embedding), emo_head(embedding)], name="photocull_scorer")
         model.trainable = False
         return cls(model, emo_spec.classes, hs_spec.classes.index("happy"),
                    f"{hs_card['version']}+{emo_card['version']}")

@@ -153,3 +153,33 @@ def test_interrupted_scan_leaves_consistent_db_and_resumes(pristine_library, tmp
     assert db["photos"].count == total
     statuses = [r["status"] for r in db.query("select status from scans order by id")]
     assert statuses == ["interrupted", "done"]
+
+
+def _tree(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+def test_apply_dry_run_then_apply_then_undo_through_the_cli(library, tmp_path):
+    db = tmp_path / "apply.db"
+    assert run("scan", str(library.root), "--no-models", "--workers", "1", db=db).exit_code == 0
+    before = _tree(library.root)
+    dry = json.loads(run("apply", "--dry-run", "--json", db=db).stdout)
+    assert dry["dry_run"] and dry["planned"] > 0
+    assert _tree(library.root) == before
+    declined = CliRunner().invoke(cli, ["--db", str(db), "apply"], input="n\n")
+    assert declined.exit_code == 1 and _tree(library.root) == before
+    done = json.loads(run("apply", "--yes", "--json", db=db).stdout)
+    assert done["moved"] == dry["planned"]
+    held = library.root / "_photocull_discarded"
+    assert len([p for p in held.rglob("*") if p.is_file()]) == done["moved"]
+    assert all(os.path.exists(m["dst"]) and not os.path.exists(m["src"]) for m in done["moves"])
+    # a rescan does not pick up the holding folder, and review has nothing new to show for moved photos
+    rescan = json.loads(run("scan", str(library.root), "--no-models", "--workers", "1", "--json", db=db).stdout)
+    assert rescan["new"] == 0
+    undone = json.loads(run("undo", "--json", db=db).stdout)
+    assert undone["status"] == "undone" and undone["restored"] == done["moved"]
+    assert _tree(library.root) == before
+    again = CliRunner().invoke(cli, ["--db", str(db), "undo"])
+    assert again.exit_code == 1 and "Traceback" not in again.output
