@@ -85,10 +85,9 @@ def scan(ctx, roots, no_models, workers, batch_size, phash_threshold, burst_thre
     db = _db(ctx)
     scorer = None
     if not no_models:
-        from .scoring import Scorer
+        from .deferred_scorer import DeferredScorer
 
-        with stderr.status("loading the models…"):
-            scorer = Scorer.load()
+        scorer = DeferredScorer()
     with RichScanProgress(stderr) as progress:
         summary = run_scan(db, roots, scorer=scorer, options=ScanOptions(workers, batch_size, grouping), progress=progress)
     if as_json:
@@ -231,6 +230,35 @@ def undo(ctx, apply_id, as_json) -> None:
         stderr.print(f"  {note.path}: {note.reason}", markup=False)
     if report.problems:
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("photo", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--group", "group_id", type=int, help="Explain every member of near-duplicate group N side by side.")
+@click.option("--model", type=click.Choice(["happy-sad", "emotion"]), default="happy-sad", show_default=True)
+@click.option("--class", "class_name", help="Class to explain (default: the model's top class).")
+@click.option("--method", type=click.Choice(["gradcam++", "gradcam", "saliency", "scorecam"]), default="gradcam++", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="PNG to write (default: <photo>.explain.png here).")
+@click.option("--open", "open_after", is_flag=True, help="Open the PNG when it is written.")
+@click.pass_context
+def explain(ctx, photo, group_id, model, class_name, method, output, open_after) -> None:
+    """Show why a model scored PHOTO as it did: a saliency map over the photo, with every class's score."""
+    if (photo is None) == (group_id is None):
+        raise click.UsageError("give either a PHOTO or --group N")
+    from .explain import explain_group_to_file, explain_to_file, record_explanation
+
+    db = _db(ctx)
+    with stderr.status("explaining…"):
+        if group_id is not None:
+            _, out = explain_group_to_file(db, group_id, output, model=model, class_name=class_name, method=method)
+        else:
+            explanation, out = explain_to_file(photo, output, model=model, class_name=class_name, method=method)
+            row = db.execute("select id from photos where path = ?", [str(photo.resolve())]).fetchone()
+            if row:
+                record_explanation(db, row[0], out, explanation)
+    click.echo(str(out))
+    if open_after:
+        click.launch(str(out))
 
 
 cli.add_command(models_group)

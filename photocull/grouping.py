@@ -12,11 +12,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from .measure import to_unsigned64
 
 FAR = 2.0  # effective distance of a pair that is not a near-duplicate
+MAX_LINKAGE = 3000  # larger components use greedy cliques: linkage needs O(n²) memory
 
 
 @dataclass
@@ -49,7 +51,7 @@ def hamming_pairs(hashes: np.ndarray, radius: int, block_elements: int = 4_000_0
     h = np.ascontiguousarray(hashes, dtype=np.uint64)
     n = len(h)
     if n < 2:
-        empty = np.empty(0, dtype=np.int64)
+        empty = np.empty(0, dtype=np.int32)
         return empty, empty, empty.astype(np.uint8)
     rows = max(1, block_elements // n)
 
@@ -57,10 +59,9 @@ def hamming_pairs(hashes: np.ndarray, radius: int, block_elements: int = 4_000_0
         stop = min(start + rows, n)
         dist = np.bitwise_count(h[start:stop, None] ^ h[None, start:])
         ii, jj = np.nonzero(dist <= radius)
-        jj_abs = jj + start
-        ii_abs = ii + start
-        keep = jj_abs > ii_abs
-        return ii_abs[keep], jj_abs[keep], dist[ii[keep], jj[keep]]
+        keep = jj + start > ii + start
+        ii, jj = ii[keep], jj[keep]
+        return (ii + start).astype(np.int32), (jj + start).astype(np.int32), dist[ii, jj]
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         parts = list(pool.map(work, range(0, n, rows)))
@@ -102,37 +103,49 @@ def pair_distances(
 
 
 def _components(n: int, i: np.ndarray, j: np.ndarray) -> list[np.ndarray]:
-    parent = np.arange(n)
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in zip(i.tolist(), j.tolist()):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    roots = np.array([find(x) for x in range(n)])
-    order = np.argsort(roots, kind="stable")
-    splits = np.flatnonzero(np.diff(roots[order])) + 1
+    """Connected components with more than one member (vectorised: pair counts can be huge)."""
+    graph = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    order = np.argsort(labels, kind="stable")
+    splits = np.flatnonzero(np.diff(labels[order])) + 1
     return [c for c in np.split(order, splits) if len(c) > 1]
 
 
-def _complete_linkage(members: np.ndarray, pairs: dict[tuple[int, int], float]) -> list[np.ndarray]:
-    k = len(members)
-    if k == 2:
+class _Pairs:
+    """Effective distances between any photos, computed from hashes, times and embeddings."""
+
+    def __init__(self, ph, dh, times, options, embeddings):
+        self.ph, self.dh, self.times, self.options, self.embeddings = ph, dh, times, options, embeddings
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        dp = np.bitwise_count(self.ph[a] ^ self.ph[b]).astype(np.float64)
+        return pair_distances(a, b, dp, self.dh, self.times, self.options, self.embeddings)
+
+
+def _complete_linkage(members: np.ndarray, dist: _Pairs) -> list[np.ndarray]:
+    """Split a component into groups whose every pair is a near-duplicate (diameter ≤ 1)."""
+    if len(members) == 2:
         return [members]
-    dist = np.full((k, k), FAR)
-    np.fill_diagonal(dist, 0.0)
-    index = {int(m): n for n, m in enumerate(members)}
-    for a in members.tolist():
-        for b in members.tolist():
-            if a < b and (a, b) in pairs:
-                dist[index[a], index[b]] = dist[index[b], index[a]] = pairs[(a, b)]
-    labels = fcluster(linkage(squareform(dist, checks=False), method="complete"), t=1.0, criterion="distance")
+    if len(members) > MAX_LINKAGE:
+        return _greedy_cliques(members, dist)
+    ii, jj = np.triu_indices(len(members), 1)  # the condensed order scipy expects
+    condensed = np.minimum(dist(members[ii], members[jj]), FAR)
+    labels = fcluster(linkage(condensed, method="complete"), t=1.0, criterion="distance")
     return [members[labels == label] for label in np.unique(labels) if (labels == label).sum() > 1]
+
+
+def _greedy_cliques(members: np.ndarray, dist: _Pairs) -> list[np.ndarray]:
+    """For very large components (thousands of near-identical frames): each photo joins the first
+    group it is a near-duplicate of every member of. Same guarantee as complete linkage, linear memory."""
+    cliques: list[list[int]] = []
+    for x in members.tolist():
+        for clique in cliques:
+            if (dist(np.full(len(clique), x), np.array(clique)) <= 1.0).all():
+                clique.append(x)
+                break
+        else:
+            cliques.append([x])
+    return [np.array(c) for c in cliques if len(c) > 1]
 
 
 def group(
@@ -156,9 +169,8 @@ def group(
     i, j, dp = hamming_pairs(ph, radius)
     eff = pair_distances(i, j, dp.astype(np.float64), dh, times, options, embeddings)
     ok = eff <= 1.0
-    i, j, eff = i[ok], j[ok], eff[ok]
-    pairs = {(int(a), int(b)): float(e) for a, b, e in zip(i, j, eff)}
+    dist = _Pairs(ph, dh, times, options, embeddings)
     groups: list[list[int]] = []
-    for members in _components(len(ph), i, j):
-        groups.extend(sorted(g.tolist()) for g in _complete_linkage(members, pairs))
+    for members in _components(len(ph), i[ok], j[ok]):
+        groups.extend(sorted(g.tolist()) for g in _complete_linkage(members, dist))
     return sorted(groups, key=lambda g: g[0])

@@ -43,8 +43,10 @@ def make_photo(args: tuple[Path, Path, int]) -> None:
 
 
 def make_small(args: tuple[Path, int]) -> None:
+    """A distinct tiny photo (smooth random blobs): rescans never open files, so size is irrelevant."""
     dst, k = args
-    Image.new("RGB", (64, 48), ((k * 37) % 256, (k * 91) % 256, (k * 13) % 256)).save(dst, quality=80)
+    rng = np.random.default_rng(k)
+    Image.fromarray(rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)).resize((64, 48), Image.Resampling.BICUBIC).save(dst, quality=80)
 
 
 def draft_decode(path: str) -> tuple[int, int]:

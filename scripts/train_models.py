@@ -63,10 +63,14 @@ def main() -> None:
                         "anger/disgust/fear/sadness → sad) help on the happy_sad validation split?",
             "val_accuracy_without_fi": plain.validation["accuracy"],
             "val_accuracy_with_fi": with_fi.validation["accuracy"],
+            "test_accuracy_without_fi": plain.test["accuracy"],
+            "test_accuracy_with_fi": with_fi.test["accuracy"],
             "kept": keep_fi,
         }}
+        evaluate = (f"photocull models evaluate happy-sad --data ../shared/data/happy_sad "
+                    f"--split-file {split_file.relative_to(REPO)}")
         card = write_card(spec, chosen, args.happy_sad_data, split_file.relative_to(REPO), args.out,
-                          [command], experiment)
+                          [command, evaluate], experiment)
         print(f"kept FI: {keep_fi}; wrote {card} ({time.time() - start:.0f} s)", flush=True)
 
     if args.only in (None, "emotion"):
@@ -76,7 +80,8 @@ def main() -> None:
         print("emotion on FI", flush=True)
         report = train_head(spec, args.fi_data, split_file, args.cache)
         _summary("emotion", report)
-        card = write_card(spec, report, args.fi_data, split_file.relative_to(REPO), args.out, [command])
+        evaluate = f"photocull models evaluate emotion --data ../shared/data/fi --split-file {split_file.relative_to(REPO)}"
+        card = write_card(spec, report, args.fi_data, split_file.relative_to(REPO), args.out, [command, evaluate])
         print(f"wrote {card} ({time.time() - start:.0f} s)", flush=True)
 
 

@@ -74,3 +74,14 @@ def test_cli_scan_with_models_and_models_list(library, tmp_path):
     assert all(r["happy"] is not None and len(r["emotions"]) == 8 for r in records)
     listing = CliRunner().invoke(cli, ["models", "list"], terminal_width=200)
     assert listing.exit_code == 0 and "happy" in listing.output and "emotion" in listing.output
+
+
+def test_unchanged_rescan_never_loads_tensorflow(library, db, scorer):
+    from photocull.deferred_scorer import DeferredScorer
+
+    scan(db, [library.root], scorer=scorer, options=ScanOptions(workers=1))
+    deferred = DeferredScorer()
+    assert deferred.version == scorer.version
+    again = scan(db, [library.root], scorer=deferred, options=ScanOptions(workers=1))
+    assert again.counts["unchanged"] > 0 and again.counts["scored"] == 0
+    assert deferred._scorer is None  # nothing needed scoring, so the models were never loaded

@@ -56,7 +56,7 @@ def test_blurred_frame_discarded_sharpest_kept_with_reasons(tmp_path, db):
     assert any(t.startswith("less sharp than IMG_") and " vs " in t for t in text), text
     kept = [n for n, row in r.items() if row["suggestion"] == "keep"]
     assert "IMG_1.jpg" not in kept and kept
-    assert json.loads(r[kept[0]]["reasons"])[0] == f"best of 3 similar photos"
+    assert json.loads(r[kept[0]]["reasons"])[0] == "best of 3 similar photos"
 
 
 def test_happier_frame_wins_when_weighted(tmp_path, db):
