@@ -1,12 +1,14 @@
-"""A scoring stage that imports TensorFlow only once a photo actually needs scoring.
+"""A scoring stage that imports TensorFlow only once photos actually need scoring.
 
 Its version comes from the model cards (plain JSON), so an unchanged rescan can tell that every
-photo's scores are current without paying TensorFlow's start-up.
+photo's scores are current without paying TensorFlow's start-up; and when photos do need scoring,
+``prepare()`` loads the models on a background thread while the workers are already decoding.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 
@@ -24,13 +26,29 @@ class DeferredScorer:
     def __init__(self) -> None:
         self.version = scorer_version()
         self._scorer = None
+        self._error: BaseException | None = None
+        self._loader: threading.Thread | None = None
 
-    def score(self, images: np.ndarray) -> list[dict]:
-        if self._scorer is None:
+    def prepare(self) -> None:
+        """Start loading the models in the background (idempotent)."""
+        if self._loader is None and self._scorer is None:
+            self._loader = threading.Thread(target=self._load, name="photocull-model-loader", daemon=True)
+            self._loader.start()
+
+    def _load(self) -> None:
+        try:
             from .tfquiet import import_tensorflow_quietly
 
             import_tensorflow_quietly()
             from .scoring import Scorer
 
             self._scorer = Scorer.load()
+        except BaseException as exc:  # re-raised on the scanning thread by score()
+            self._error = exc
+
+    def score(self, images: np.ndarray) -> list[dict]:
+        self.prepare()
+        self._loader.join()
+        if self._error is not None:
+            raise self._error
         return self._scorer.score(images)

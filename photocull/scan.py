@@ -40,6 +40,13 @@ class ScoringStage(Protocol):
     def score(self, images: np.ndarray) -> list[dict]: ...
 
 
+def _prepare(scorer: ScoringStage | None, plans: list[tuple[str, list[Task]]]) -> None:
+    """Let a scorer that loads lazily start now, overlapping its start-up with decoding."""
+    prepare = getattr(scorer, "prepare", None)  # optional: an already-loaded scorer has nothing to do
+    if prepare is not None and any(t.model_input for _, tasks in plans for t in tasks):
+        prepare()
+
+
 class ScanProgress(Protocol):
     def start(self, total: int) -> None: ...
 
@@ -230,6 +237,7 @@ def scan(
     scan_id = store.start_scan(db, abs_roots)
     try:
         plans = [(root, _plan_root(db, root, scorer, summary)) for root in abs_roots]
+        _prepare(scorer, plans)
         progress.start(sum(len(t) for _, t in plans))
         for root, tasks in plans:
             pending: list[Result] = []

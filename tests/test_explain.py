@@ -177,3 +177,23 @@ def test_emotion_model_explains_its_top_class_on_the_photo(cornered):
     assert list(explanation.scores) == list(HEADS["emotion"].classes)
     assert explanation.class_name == max(explanation.scores, key=explanation.scores.get)
     assert _top_left_mass(explanation.heatmap) > 0.5
+
+
+def test_cli_explains_a_photo_and_a_group(chelsea, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from photocull.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    photo = save_photo(chelsea, tmp_path / "cat.jpg")
+    save_photo(chelsea.rotate(1), tmp_path / "cat2.jpg")
+    db = str(tmp_path / "x.db")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--db", db, "scan", str(tmp_path), "--no-models", "--workers", "1"]).exit_code == 0
+    result = runner.invoke(cli, ["--db", db, "explain", str(photo)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(tmp_path / "cat.explain.png") and (tmp_path / "cat.explain.png").exists()
+    group = runner.invoke(cli, ["--db", db, "explain", "--group", "1", "--method", "gradcam", "-o", "g.png"])
+    assert group.exit_code == 0, group.output
+    assert (tmp_path / "g.png").exists()
+    assert runner.invoke(cli, ["--db", db, "explain"]).exit_code == 2  # neither a photo nor --group

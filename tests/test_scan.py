@@ -202,3 +202,21 @@ def test_missing_root_is_a_clear_error(tmp_path, db):
 
     with pytest.raises(PhotocullError, match="not a folder"):
         scan(db, [tmp_path / "nope"])
+
+
+def test_webp_gif_tiff_and_extensionless_photos_are_read(tmp_path, db, pristine_library):
+    root = tmp_path / "formats"
+    root.mkdir()
+    src = Image.open(pristine_library.root / "DCIM" / "Camera" / "IMG_9001.jpg")
+    src.save(root / "a.webp", quality=85)
+    src.save(root / "b.tiff")
+    frames = [src.convert("P"), src.rotate(180).convert("P")]
+    frames[0].save(root / "c.gif", save_all=True, append_images=frames[1:])
+    src.save(root / "IMG_NOEXT", format="JPEG")  # no extension: recognised by content
+    (root / "clip.bin").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))  # a video by content
+    summary = scan(db, [root], options=ScanOptions(workers=1))
+    formats = {r["path"].rsplit("/", 1)[-1]: r["format"] for r in db.query("select path, format from photos")}
+    assert formats == {"a.webp": "webp", "b.tiff": "tiff", "c.gif": "gif", "IMG_NOEXT": "jpeg"}
+    assert summary.counts["videos"] == 1 and summary.counts["errors"] == 0
+    # the GIF's first frame is the one measured: it groups with the other copies
+    assert summary.groups == 1 and summary.grouped_photos == 4
