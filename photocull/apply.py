@@ -22,7 +22,7 @@ import sqlite_utils
 
 from .errors import PhotocullError
 from .paths import HOLDING_FOLDER
-from .scan import ScanProgress
+from .progress import Progress
 from .store import now
 
 MODE_HOLDING = "holding"
@@ -238,7 +238,7 @@ def apply(
     *,
     trash: bool = False,
     dry_run: bool = False,
-    progress: ScanProgress | None = None,
+    progress: Progress | None = None,
 ) -> ApplyReport:
     """Move every photo to discard out of the library; skip any file changed since its scan.
 

@@ -72,7 +72,7 @@ def scan(ctx, roots, no_models, workers, batch_size, phash_threshold, burst_thre
     A rescan re-reads only new or changed files. Ctrl-C stops cleanly; run again to resume.
     """
     from .grouping import GroupingOptions
-    from .render import RichScanProgress, summary_table
+    from .render import RichProgress, summary_table
     from .scan import ScanOptions, scan as run_scan
 
     grouping = GroupingOptions()
@@ -88,7 +88,7 @@ def scan(ctx, roots, no_models, workers, batch_size, phash_threshold, burst_thre
         from .deferred_scorer import DeferredScorer
 
         scorer = DeferredScorer()
-    with RichScanProgress(stderr) as progress:
+    with RichProgress(stderr) as progress:
         summary = run_scan(db, roots, scorer=scorer, options=ScanOptions(workers, batch_size, grouping), progress=progress)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
@@ -117,8 +117,11 @@ def review(ctx, as_json, show_all, limit, group_id, interactive, html_path) -> N
     console = _stdout_console()
     if html_path:
         from .html_report import render_contact_sheet
+        from .render import RichProgress
 
-        stderr.print(f"wrote {render_contact_sheet(db, html_path)}")
+        with RichProgress(stderr, "contact sheet") as progress:
+            out = render_contact_sheet(db, html_path, progress)
+        stderr.print(f"wrote {out}")
         return
     if interactive:
         from .interactive import run_interactive
@@ -191,7 +194,7 @@ def apply_cmd(ctx, trash, dry_run, yes, as_json) -> None:
     relative paths. Every move is journaled; `photocull undo` puts them back. Nothing is deleted.
     """
     from .apply import apply, plan
-    from .render import RichScanProgress, apply_report
+    from .render import RichProgress, apply_report
 
     db = _db(ctx)
     if not dry_run and not yes:
@@ -201,7 +204,7 @@ def apply_cmd(ctx, trash, dry_run, yes, as_json) -> None:
             return
         where = "the system trash" if trash else "the _photocull_discarded folder of each scanned root"
         click.confirm(f"Move {len(planned)} photos to {where}?", abort=True, err=True)
-    with RichScanProgress(stderr, "moving") as progress:
+    with RichProgress(stderr, "moving") as progress:
         report = apply(db, trash=trash, dry_run=dry_run, progress=None if dry_run else progress)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import sqlite_utils
 
 from .groups import load_groups
+from .progress import Progress
 from .reading import UnreadablePhoto, read_preview
 
 THUMB_SIZE = 240
@@ -41,8 +42,8 @@ figcaption{font-size:.85em;word-break:break-all}
 """
 
 
-def render_contact_sheet(db: sqlite_utils.Database, path: str | os.PathLike) -> Path:
-    """Write the contact sheet to ``path`` (atomically) and return it."""
+def render_contact_sheet(db: sqlite_utils.Database, path: str | os.PathLike, progress: Progress | None = None) -> Path:
+    """Write the contact sheet to ``path`` (atomically) and return it; ``progress`` counts photos."""
     out = Path(path)
     explanations = {
         r["photo_id"]: r["path"] for r in db.query("select photo_id, path from explanations") if r["path"]
@@ -56,6 +57,8 @@ def render_contact_sheet(db: sqlite_utils.Database, path: str | os.PathLike) -> 
             and coalesce(d.decision, p.suggestion) = 'review' order by p.path"""
         )
     ]
+    if progress is not None:
+        progress.start(sum(len(g.members) for g in groups) + len(singles))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -68,11 +71,11 @@ def render_contact_sheet(db: sqlite_utils.Database, path: str | os.PathLike) -> 
     ]
     for g in groups:
         parts.append(f'<section class="group" id="group-{g.id}"><h2>Group {g.id} · {len(g.members)} photos</h2>')
-        parts.append(_photos(g.members, explanations, out.parent))
+        parts.append(_photos(g.members, explanations, out.parent, progress))
         parts.append("</section>")
     if singles:
         parts.append('<section class="singles" id="review"><h2>Single photos to review</h2>')
-        parts.append(_photos(singles, explanations, out.parent))
+        parts.append(_photos(singles, explanations, out.parent, progress))
         parts.append("</section>")
     parts.append("</body></html>\n")
     tmp = out.with_name(f".{out.name}.photocull-tmp")
@@ -81,8 +84,13 @@ def render_contact_sheet(db: sqlite_utils.Database, path: str | os.PathLike) -> 
     return out
 
 
-def _photos(rows: list[dict], explanations: dict[int, str], report_dir: Path) -> str:
-    return '<div class="photos">' + "".join(_figure(r, explanations.get(r["id"]), report_dir) for r in rows) + "</div>"
+def _photos(rows: list[dict], explanations: dict[int, str], report_dir: Path, progress: Progress | None) -> str:
+    figures = []
+    for r in rows:
+        figures.append(_figure(r, explanations.get(r["id"]), report_dir))
+        if progress is not None:
+            progress.advance(1)
+    return '<div class="photos">' + "".join(figures) + "</div>"
 
 
 def _figure(row: dict, explanation: str | None, report_dir: Path) -> str:

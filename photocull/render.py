@@ -20,7 +20,7 @@ class _SpeedColumn(ProgressColumn):
         return Text(f"{speed:5.1f} photos/s" if speed else "  –  photos/s", style="cyan")
 
 
-class RichScanProgress:
+class RichProgress:
     """Adapts the library's progress callbacks to a rich progress bar with photos/s and ETA."""
 
     def __init__(self, console: Console, label: str = "scanning"):
@@ -35,7 +35,7 @@ class RichScanProgress:
         )
         self.task = None
 
-    def __enter__(self) -> RichScanProgress:
+    def __enter__(self) -> RichProgress:
         self.progress.start()
         return self
 

@@ -26,6 +26,7 @@ from . import store
 from .discover import discover
 from .errors import PhotocullError
 from .grouping import GroupingOptions
+from .progress import NoProgress, Progress
 from .reading import fingerprint
 from .regroup import regroup
 from .suggest import suggest_all
@@ -45,20 +46,6 @@ def _prepare(scorer: ScoringStage | None, plans: list[tuple[str, list[Task]]]) -
     prepare = getattr(scorer, "prepare", None)  # optional: an already-loaded scorer has nothing to do
     if prepare is not None and any(t.model_input for _, tasks in plans for t in tasks):
         prepare()
-
-
-class ScanProgress(Protocol):
-    def start(self, total: int) -> None: ...
-
-    def advance(self, n: int = 1) -> None: ...
-
-
-class _NoProgress:
-    def start(self, total: int) -> None:
-        pass
-
-    def advance(self, n: int = 1) -> None:
-        pass
 
 
 @dataclass
@@ -223,11 +210,11 @@ def scan(
     *,
     scorer: ScoringStage | None = None,
     options: ScanOptions | None = None,
-    progress: ScanProgress | None = None,
+    progress: Progress | None = None,
 ) -> ScanSummary:
     """Scan ``roots`` into ``db`` and regroup. Ctrl-C saves finished batches and returns early."""
     options = options or ScanOptions()
-    progress = progress or _NoProgress()
+    progress = progress or NoProgress()
     abs_roots = [os.path.abspath(os.fspath(r)) for r in roots]
     for root in abs_roots:
         if not os.path.isdir(root):
