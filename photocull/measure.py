@@ -39,12 +39,12 @@ def hash_int(h: imagehash.ImageHash) -> int:
     return int("".join("1" if b else "0" for b in bits), 2)
 
 
-def fixed_grey(img: Image.Image) -> np.ndarray:
+def fixed_grey(img: Image.Image) -> Image.Image:
+    """The photo in grey, 384 px on its long side: every signal below is computed from this one copy."""
     grey = img.convert("L")
     w, h = grey.size
     scale = SHARPNESS_SIZE / max(w, h)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(grey.resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
+    return grey.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
 
 
 def laplacian_variance(grey: np.ndarray) -> float:
@@ -58,10 +58,11 @@ def laplacian_variance(grey: np.ndarray) -> float:
 
 
 def measure(img: Image.Image) -> Measures:
-    grey = fixed_grey(img)
+    small = fixed_grey(img)
+    grey = np.asarray(small, dtype=np.float32)
     return Measures(
-        phash=to_signed64(hash_int(imagehash.phash(img))),
-        dhash=to_signed64(hash_int(imagehash.dhash(img))),
+        phash=to_signed64(hash_int(imagehash.phash(small))),
+        dhash=to_signed64(hash_int(imagehash.dhash(small))),
         sharpness=round(laplacian_variance(grey), 2),
         brightness=round(float(grey.mean()) / 255.0, 4),
         highlights=round(float((grey >= CLIP_HIGH).mean()), 4),
