@@ -16,7 +16,7 @@ from .scan import ScanSummary
 
 class _SpeedColumn(ProgressColumn):
     def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
+        speed = task.finished_speed or task.speed or (task.completed / task.elapsed if task.elapsed else None)
         return Text(f"{speed:5.1f} photos/s" if speed else "  –  photos/s", style="cyan")
 
 
