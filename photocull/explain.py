@@ -8,7 +8,6 @@ its final softmax made linear so gradients follow the class logit instead of sat
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import functools
 import io
 import warnings
@@ -24,6 +23,7 @@ from .errors import PhotocullError
 from .groups import load_groups
 from .modelinput import to_model_input
 from .reading import UnreadablePhoto, read_preview
+from .store import now
 from .training import HEADS
 
 
@@ -356,7 +356,7 @@ def record_explanation(db: sqlite_utils.Database, photo_id: int, out_path: str |
             "model": explanation.model,
             "class_name": explanation.class_name,
             "method": explanation.method,
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "created_at": now(),
         },
         pk="photo_id",
     )

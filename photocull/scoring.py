@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from photocull.backbone import EMBEDDING_LAYER, INPUT_SIZE, load_imagenet_classifier
+from photocull.deferred_scorer import scorer_version
 from photocull.modelfiles import model_path
 from photocull.training import HEADS, HeadSpec
 
@@ -53,14 +54,13 @@ class Scorer:
     def load(cls) -> "Scorer":
         """Load the backbone and both heads once; build image → [embedding, happy/sad, emotion]."""
         hs_spec, emo_spec = HEADS["happy-sad"], HEADS["emotion"]
-        hs_head, hs_card = _load_head(hs_spec)
-        emo_head, emo_card = _load_head(emo_spec)
+        hs_head, _ = _load_head(hs_spec)
+        emo_head, _ = _load_head(emo_spec)
         image, embedding = _backbone_graph()
         # heads stay nested (their layer names would clash in one flat graph)
         model = keras.Model(image, [embedding, hs_head(embedding), emo_head(embedding)], name="photocull_scorer")
         model.trainable = False
-        return cls(model, emo_spec.classes, hs_spec.classes.index("happy"),
-                   f"{hs_card['version']}+{emo_card['version']}")
+        return cls(model, emo_spec.classes, hs_spec.classes.index("happy"), scorer_version())
 
     def score(self, images: np.ndarray) -> list[dict]:
         """Score a batch of uint8 RGB photos [N, 224, 224, 3] in one forward pass.
