@@ -19,5 +19,8 @@ def test_tests_package_is_the_repos_own():
 def test_models_ship_with_the_package():
     from photocull.modelfiles import model_path
 
-    for name in ("mobilenet_v2_imagenet.weights.h5", "imagenet_classes.json", "happy_sad_head.keras", "happy_sad.json", "LICENSE-torchvision.txt"):
+    for name in (
+        "mobilenet_v2_imagenet.weights.h5", "imagenet_classes.json", "LICENSE-torchvision.txt", "mobilenet_v2.md",
+        "happy_sad_head.keras", "happy_sad.json", "emotion_head.keras", "emotion.json",
+    ):
         assert model_path(name).stat().st_size > 0
