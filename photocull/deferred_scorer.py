@@ -12,14 +12,20 @@ import threading
 
 import numpy as np
 
+from .errors import PhotocullError
 from .modelfiles import model_path
 from .training import HEADS
+
+WHAT_TO_DO = "Reinstall photocull, set PHOTOCULL_MODELS to the folder with the models, or scan with --no-models."
 
 
 def scorer_version() -> str:
     """The version string ``Scorer.load()`` reports: both heads' card versions."""
-    cards = [json.loads(model_path(HEADS[name].card_file).read_text(encoding="utf-8")) for name in ("happy-sad", "emotion")]
-    return "+".join(card["version"] for card in cards)
+    try:
+        cards = [json.loads(model_path(HEADS[n].card_file).read_text(encoding="utf-8")) for n in ("happy-sad", "emotion")]
+        return "+".join(card["version"] for card in cards)
+    except (OSError, ValueError, KeyError) as exc:
+        raise PhotocullError(f"cannot read the model cards: {exc}. {WHAT_TO_DO}") from exc
 
 
 class DeferredScorer:
@@ -49,6 +55,8 @@ class DeferredScorer:
     def score(self, images: np.ndarray) -> list[dict]:
         self.prepare()
         self._loader.join()
+        if isinstance(self._error, (OSError, ValueError, KeyError)):
+            raise PhotocullError(f"cannot load the models: {self._error}. {WHAT_TO_DO}") from self._error
         if self._error is not None:
             raise self._error
         return self._scorer.score(images)

@@ -164,7 +164,9 @@ def get_explainer(model: str = "happy-sad") -> Explainer:
     try:
         classifier, classes = load_classifier(model)
     except (FileNotFoundError, ValueError) as exc:
-        raise PhotocullError(f"cannot load the {model} model: {exc}") from exc
+        raise PhotocullError(
+            f"cannot load the {model} model: {exc}. Reinstall photocull or set PHOTOCULL_MODELS to the folder with the models."
+        ) from exc
     return Explainer(classifier, classes, model)
 
 

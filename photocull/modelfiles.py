@@ -26,7 +26,5 @@ def model_path(name: str) -> Path:
     """Path of one bundled model file, with a clear error when it is missing."""
     path = models_dir() / name
     if not path.exists():
-        raise FileNotFoundError(
-            f"model file {path} is missing: reinstall photocull or set PHOTOCULL_MODELS to the folder that holds it"
-        )
+        raise FileNotFoundError(f"model file {path} is missing")
     return path

@@ -183,3 +183,12 @@ def test_apply_dry_run_then_apply_then_undo_through_the_cli(library, tmp_path):
     assert _tree(library.root) == before
     again = CliRunner().invoke(cli, ["--db", str(db), "undo"])
     assert again.exit_code == 1 and "Traceback" not in again.output
+
+
+def test_missing_model_files_are_a_message_not_a_traceback(library, tmp_path, monkeypatch):
+    monkeypatch.setenv("PHOTOCULL_MODELS", str(tmp_path / "no-models-here"))
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "m.db"), "scan", str(library.root)])
+    assert result.exit_code == 1
+    assert "--no-models" in result.output and "Traceback" not in result.output
+    ok = CliRunner().invoke(cli, ["--db", str(tmp_path / "m.db"), "scan", str(library.root), "--no-models"])
+    assert ok.exit_code == 0
