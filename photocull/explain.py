@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .errors import PhotocullError
 from .groups import load_groups
-from .modelinput import to_model_input
+from .modelinput import load_model_input, to_model_input
 from .reading import UnreadablePhoto, read_preview
 from .store import now
 from .training import HEADS
@@ -181,7 +181,7 @@ def load_photo(path: str | Path) -> tuple[np.ndarray, Image.Image]:
     """The model input exactly as a scan makes it (so scores match the stored ones) and an upright
     display image; an unreadable file becomes a PhotocullError naming it."""
     try:
-        model_input = to_model_input(read_preview(str(path)).image)
+        model_input = load_model_input(path)
         shown = display_image(read_preview(str(path), draft_size=(DISPLAY_SIZE, DISPLAY_SIZE)).image)
     except UnreadablePhoto as exc:
         raise PhotocullError(f"cannot explain {path}: {exc}") from None

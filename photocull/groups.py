@@ -28,11 +28,7 @@ def load_groups(db: sqlite_utils.Database, group_id: int | None = None) -> list[
     )
     by_group: dict[int, list[dict]] = {}
     for row in rows:
-        row = dict(row)
-        row.pop("embedding", None)
-        row["reasons"] = json.loads(row["reasons"]) if row["reasons"] else []
-        row["emotions"] = json.loads(row["emotions"]) if row["emotions"] else None
-        by_group.setdefault(row["group_id"], []).append(row)
+        by_group.setdefault(row["group_id"], []).append(_member(row))
     groups = [Group(gid, members) for gid, members in by_group.items()]
     return sorted(groups, key=lambda g: (-len(g.members), g.id))
 
@@ -40,8 +36,16 @@ def load_groups(db: sqlite_utils.Database, group_id: int | None = None) -> list[
 def load_review_singles(db: sqlite_utils.Database) -> list[dict]:
     """Photos without near-duplicates that look like junk (suggested 'review') and have no decision yet."""
     rows = db.query(
-        "select p.id, p.path, p.reasons, p.sharpness, p.brightness, d.decision from photos p "
-        "left join decisions d on d.photo_id = p.id where p.suggestion = 'review' and p.missing_since is null "
-        "and d.decision is null order by p.path"
+        "select p.*, d.decision from photos p left join decisions d on d.photo_id = p.id "
+        "where p.suggestion = 'review' and p.missing_since is null and d.decision is null order by p.path"
     )
-    return [{**r, "reasons": json.loads(r["reasons"] or "[]")} for r in rows]
+    return [_member(row) for row in rows]
+
+
+def _member(row: dict) -> dict:
+    """A photo row as reports use it: JSON columns decoded, the embedding blob left out."""
+    row = dict(row)
+    row.pop("embedding", None)
+    row["reasons"] = json.loads(row["reasons"]) if row["reasons"] else []
+    row["emotions"] = json.loads(row["emotions"]) if row["emotions"] else None
+    return row

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
-import json
 import os
 from html import escape
 from pathlib import Path
@@ -18,7 +17,7 @@ from urllib.parse import quote
 
 import sqlite_utils
 
-from .groups import load_groups
+from .groups import load_groups, load_review_singles
 from .progress import Progress
 from .reading import UnreadablePhoto, read_preview
 
@@ -49,14 +48,7 @@ def render_contact_sheet(db: sqlite_utils.Database, path: str | os.PathLike, pro
         r["photo_id"]: r["path"] for r in db.query("select photo_id, path from explanations") if r["path"]
     }
     groups = load_groups(db)
-    singles = [
-        {**r, "reasons": json.loads(r["reasons"]) if r["reasons"] else []}
-        for r in db.query(
-            """select p.*, d.decision from photos p left join decisions d on d.photo_id = p.id
-            where p.missing_since is null and p.group_id is null
-            and coalesce(d.decision, p.suggestion) = 'review' order by p.path"""
-        )
-    ]
+    singles = load_review_singles(db)
     if progress is not None:
         progress.start(sum(len(g.members) for g in groups) + len(singles))
     parts = [

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
+
+from .reading import read_preview
 
 MODEL_INPUT_SIZE = 224
 
@@ -23,8 +25,5 @@ def to_model_input(img: Image.Image) -> np.ndarray:
 
 
 def load_model_input(path: str | Path) -> np.ndarray:
-    """Open a photo file (JPEG draft decode, EXIF orientation applied) as a model input."""
-    with Image.open(path) as img:
-        img.draft("RGB", (MODEL_INPUT_SIZE, MODEL_INPUT_SIZE))
-        oriented = ImageOps.exif_transpose(img)
-        return to_model_input(oriented)
+    """A photo file as a model input, decoded exactly as a scan decodes it (``read_preview``)."""
+    return to_model_input(read_preview(str(path)).image)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -73,9 +74,7 @@ def write_sidecars(
         raise ValueError("keep_rating must be between 0 and 5 stars")
     report = SidecarReport()
     records = [r for r in photo_records(db) if (r["decision"] or r["suggestion"]) in DECISIONS]
-    owners: dict[str, int] = {}
-    for r in records:
-        owners[sidecar_path(r["path"], naming)] = owners.get(sidecar_path(r["path"], naming), 0) + 1
+    owners = Counter(sidecar_path(r["path"], naming) for r in records)
     for r in records:
         side = sidecar_path(r["path"], naming)
         if owners[side] > 1:

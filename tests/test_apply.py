@@ -159,21 +159,26 @@ def test_changed_or_vanished_files_are_skipped(library):
     assert changed.is_file()
 
 
+def break_second_move(monkeypatch, exc: BaseException, move_it_first: bool = False) -> None:
+    """Make the second file move raise ``exc`` (after really moving that file, if asked)."""
+    real_move, calls = apply_mod._move_file, []
+
+    def broken_move(src, dst, sha):
+        calls.append(src)
+        if len(calls) == 2:
+            if move_it_first:
+                real_move(src, dst, sha)  # the file moved, but the journal never heard of it
+            raise exc
+        real_move(src, dst, sha)
+
+    monkeypatch.setattr(apply_mod, "_move_file", broken_move)
+
+
 @pytest.mark.parametrize("crash", ["before_move", "after_move"])
 def test_interrupted_apply_can_be_undone(library, monkeypatch, crash):
     db, root = library
     before = tree(root)
-    real_move, calls = apply_mod._move_file, []
-
-    def crashing_move(src, dst, sha):
-        calls.append(src)
-        if len(calls) == 2:
-            if crash == "after_move":
-                real_move(src, dst, sha)  # the file moved, but the journal never heard of it
-            raise RuntimeError("power cut")
-        real_move(src, dst, sha)
-
-    monkeypatch.setattr(apply_mod, "_move_file", crashing_move)
+    break_second_move(monkeypatch, RuntimeError("power cut"), move_it_first=crash == "after_move")
     with pytest.raises(RuntimeError):
         apply(db)
     states = [r["state"] for r in db.query("select state from moves order by id")]
@@ -190,15 +195,7 @@ def test_interrupted_apply_can_be_undone(library, monkeypatch, crash):
 def test_ctrl_c_stops_cleanly_with_a_report(library, monkeypatch):
     db, root = library
     before = tree(root)
-    real_move, calls = apply_mod._move_file, []
-
-    def interrupted_move(src, dst, sha):
-        calls.append(src)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        real_move(src, dst, sha)
-
-    monkeypatch.setattr(apply_mod, "_move_file", interrupted_move)
+    break_second_move(monkeypatch, KeyboardInterrupt())
     report = apply(db)
     assert report.interrupted and len(report.moved) == 1
     assert db["applies"].get(report.apply_id)["status"] == "interrupted"
