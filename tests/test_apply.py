@@ -243,14 +243,20 @@ def test_cross_filesystem_moves_copy_verify_then_remove(library, monkeypatch):
     assert tree(root) == before
 
 
-def test_trash_mode_goes_to_the_freedesktop_trash_and_back(library, monkeypatch, tmp_path):
-    db, root = library
+@pytest.fixture
+def data_home(monkeypatch, tmp_path) -> Path:
+    """A private freedesktop trash under tmp_path, used by send2trash and by undo's search."""
     data_home = tmp_path / "xdg"
     monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
     monkeypatch.setattr(send2trash.plat_other, "XDG_DATA_HOME", os.fsencode(data_home))
     monkeypatch.setattr(send2trash.plat_other, "HOMETRASH_B", os.fsencode(data_home / "Trash"))
     monkeypatch.setattr(send2trash.plat_other, "get_dev", lambda path: 1)  # "same disk as home"
     monkeypatch.setattr(apply_mod.send2trash, "send2trash", send2trash.plat_other.send2trash)
+    return data_home
+
+
+def test_trash_mode_goes_to_the_freedesktop_trash_and_back(library, data_home):
+    db, root = library
     before = tree(root)
     report = apply(db, trash=True)
     assert report.mode == "trash" and len(report.moved) == 3
@@ -262,14 +268,8 @@ def test_trash_mode_goes_to_the_freedesktop_trash_and_back(library, monkeypatch,
     assert not list((data_home / "Trash" / "info").iterdir())
 
 
-def test_undo_says_so_when_the_trash_no_longer_has_the_file(library, monkeypatch, tmp_path):
+def test_undo_says_so_when_the_trash_no_longer_has_the_file(library, data_home, tmp_path):
     db, root = library
-    data_home = tmp_path / "xdg"
-    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
-    monkeypatch.setattr(send2trash.plat_other, "XDG_DATA_HOME", os.fsencode(data_home))
-    monkeypatch.setattr(send2trash.plat_other, "HOMETRASH_B", os.fsencode(data_home / "Trash"))
-    monkeypatch.setattr(send2trash.plat_other, "get_dev", lambda path: 1)
-    monkeypatch.setattr(apply_mod.send2trash, "send2trash", send2trash.plat_other.send2trash)
     report = apply(db, trash=True)
     emptied = tmp_path / "emptied"
     emptied.mkdir()
