@@ -4,6 +4,11 @@ A discarded photo is moved, never deleted: into ``<root>/_photocull_discarded/<s
 path>`` (or the system trash). Every move is journaled in ``moves`` before the file is touched and
 marked after, so ``undo`` can reverse a run exactly, even one killed halfway: a journaled file
 found at its destination was moved, one still at its source was not.
+
+Nothing is moved on the strength of a stale scan. Just before each move, the file must still be
+exactly what was scanned (size, mtime and SHA-256 of its content), and a photo discarded as a
+near-duplicate moves only while a member of its group that is kept is still present, unchanged,
+and a different file: otherwise no copy of the picture might remain in the library.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import glob
 import hashlib
 import os
 import shutil
+import sqlite3
 import sys
 from dataclasses import dataclass, field
 from urllib.parse import unquote
@@ -21,9 +27,11 @@ import send2trash
 import sqlite_utils
 
 from .errors import PhotocullError
+from .interrupts import terminate_as_interrupt
+from .names import shown
 from .paths import HOLDING_FOLDER
 from .progress import Progress
-from .store import now
+from .store import db_file, now
 
 MODE_HOLDING = "holding"
 MODE_TRASH = "trash"
@@ -41,6 +49,8 @@ class PlannedMove:
     size: int
     mtime_ns: int
     because: str  # "your decision" or "suggested"
+    sha256: str | None = None  # the content digest recorded by the scan
+    group_id: int | None = None
 
 
 @dataclass
@@ -58,7 +68,8 @@ class ApplyReport:
     apply_id: int | None = None  # None for a dry run
     planned: list[PlannedMove] = field(default_factory=list)
     moved: list[PlannedMove] = field(default_factory=list)  # dst is where the file now is (None: trash, location unknown)
-    skipped: list[FileNote] = field(default_factory=list)
+    skipped: list[FileNote] = field(default_factory=list)  # left alone on purpose (changed, no kept copy…)
+    failed: list[FileNote] = field(default_factory=list)  # a move was tried and the system refused it
     interrupted: bool = False
 
     def as_dict(self) -> dict:
@@ -69,9 +80,11 @@ class ApplyReport:
             "planned": len(self.planned),
             "moved": len(self.moved),
             "skipped": len(self.skipped),
+            "failed": len(self.failed),
             "interrupted": self.interrupted,
             "moves": [{"src": m.src, "dst": m.dst, "because": m.because} for m in (self.planned if self.dry_run else self.moved)],
             "skipped_files": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "failed_files": [{"path": s.path, "reason": s.reason} for s in self.failed],
         }
 
 
@@ -115,7 +128,7 @@ def _free_name(path: str, taken: set[str]) -> str:
 def plan(db: sqlite_utils.Database, *, trash: bool = False) -> list[PlannedMove]:
     """Present photos whose effective decision (a person's, else the suggestion) is discard."""
     rows = db.query(
-        """select p.id, p.path, p.root, p.size, p.mtime_ns, p.suggestion, d.decision
+        """select p.id, p.path, p.root, p.size, p.mtime_ns, p.sha256, p.group_id, p.suggestion, d.decision
         from photos p left join decisions d on d.photo_id = p.id
         where p.missing_since is null and coalesce(d.decision, p.suggestion) = 'discard'
         order by p.path"""
@@ -129,7 +142,9 @@ def plan(db: sqlite_utils.Database, *, trash: bool = False) -> list[PlannedMove]
             dst = _free_name(os.path.join(r["root"], HOLDING_FOLDER, rel), taken)
             taken.add(dst)
         because = "your decision" if r["decision"] == "discard" else "suggested"
-        moves.append(PlannedMove(r["id"], r["path"], dst, r["size"], r["mtime_ns"], because))
+        moves.append(
+            PlannedMove(r["id"], r["path"], dst, r["size"], r["mtime_ns"], because, r["sha256"], r["group_id"])
+        )
     return moves
 
 
@@ -178,17 +193,6 @@ def _move_file(src: str, dst: str, sha256: str) -> None:
 def _partial_path(dst: str) -> str:
     folder, name = os.path.split(dst)
     return os.path.join(folder, PARTIAL_PREFIX + name + PARTIAL_SUFFIX)
-
-
-def _unchanged(m: PlannedMove) -> str | None:
-    """Why ``m.src`` must not be moved now, or None when it is exactly as scanned."""
-    try:
-        st = os.stat(m.src)
-    except FileNotFoundError:
-        return "no longer there (moved or deleted since the scan); run photocull scan again"
-    if st.st_size != m.size or st.st_mtime_ns != m.mtime_ns:
-        return "changed since it was scanned; run photocull scan again, then apply"
-    return None
 
 
 def _trash_dirs(near: str) -> list[tuple[str, str]]:
@@ -240,37 +244,61 @@ def apply(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> ApplyReport:
-    """Move every photo to discard out of the library; skip any file changed since its scan.
+    """Move every photo to discard out of the library; skip any file that is not safe to move now.
 
-    Ctrl-C stops after the current file and returns a report marked interrupted; ``undo`` reverses
-    what was moved. Any other failure leaves the run 'interrupted' in the journal and is raised.
+    Ctrl-C or SIGTERM stops after the current file and returns a report marked interrupted; ``undo``
+    reverses what was moved. A run that moved nothing leaves no trace in the journal. A failed
+    journal write stops the run with a PhotocullError (what was moved stays undoable).
     """
     mode = MODE_TRASH if trash else MODE_HOLDING
     report = ApplyReport(mode=mode, dry_run=dry_run, planned=plan(db, trash=trash))
-    if dry_run:
+    if dry_run or not report.planned:
         return report
     with db.atomic():
         db.execute("update applies set status = 'interrupted' where status = 'running'")
         report.apply_id = db["applies"].insert({"started_at": now(), "status": "running", "mode": mode}).last_pk
     if progress is not None:
         progress.start(len(report.planned))
+    checks = _Checks(db)
     try:
-        for m in report.planned:
-            _apply_one(db, report, m)
-            if progress is not None:
-                progress.advance(1)
-    except KeyboardInterrupt:
+        with terminate_as_interrupt():
+            try:
+                for m in report.planned:
+                    _apply_one(db, report, m, checks)
+                    if progress is not None:
+                        progress.advance(1)
+            except KeyboardInterrupt:
+                report.interrupted = True
+        _finish_apply(db, report)
+    except BaseException as exc:
         report.interrupted = True
-    except BaseException:
-        _finish_apply(db, report.apply_id, "interrupted")
-        raise
-    _finish_apply(db, report.apply_id, "interrupted" if report.interrupted else "done")
+        try:
+            _finish_apply(db, report)
+        except sqlite3.Error:
+            pass  # the journal still says 'running'; the next apply marks it interrupted
+        if not isinstance(exc, sqlite3.DatabaseError):
+            raise
+        raise PhotocullError(
+            f"could not write the apply journal in {shown(db_file(db))}: {exc}. Apply stopped; "
+            f"{len(report.moved)} photos were moved before that and `photocull undo` puts them back. "
+            "Free some disk space (or fix the disk) first."
+        ) from None
     return report
 
 
-def _finish_apply(db: sqlite_utils.Database, apply_id: int, status: str) -> None:
+def _finish_apply(db: sqlite_utils.Database, report: ApplyReport) -> None:
+    """Close the run; one that touched no file is removed, so ``undo`` never "undoes" an empty run."""
     with db.atomic():
-        db["applies"].update(apply_id, {"finished_at": now(), "status": status})
+        touched = db.execute(
+            "select count(*) from moves where apply_id = ? and state in ('planned', 'moved')", [report.apply_id]
+        ).fetchone()[0]
+        if touched:
+            status = "interrupted" if report.interrupted else "done"
+            db["applies"].update(report.apply_id, {"finished_at": now(), "status": status})
+        else:
+            db.execute("delete from moves where apply_id = ?", [report.apply_id])
+            db.execute("delete from applies where id = ?", [report.apply_id])
+            report.apply_id = None
 
 
 def _journal(db: sqlite_utils.Database, **row) -> int:
@@ -283,33 +311,100 @@ def _set_state(db: sqlite_utils.Database, move_id: int, state: str, note: str | 
         db["moves"].update(move_id, {"state": state, "note": note, "at": now()})
 
 
-def _apply_one(db: sqlite_utils.Database, report: ApplyReport, m: PlannedMove) -> None:
+class _Checks:
+    """What apply verifies before a move, with each file's digest computed once per run."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.digests: dict[str, str | None] = {}
+
+    def digest(self, path: str) -> str | None:
+        if path not in self.digests:
+            try:
+                self.digests[path] = sha256_file(path)
+            except OSError:
+                self.digests[path] = None
+        return self.digests[path]
+
+    def unchanged(self, path: str, size: int, mtime_ns: int, sha256: str | None) -> str | None:
+        """Why ``path`` is not exactly the file that was scanned, or None when it is."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return "no longer there (moved or deleted since the scan); run photocull scan again"
+        except OSError as exc:
+            return f"cannot be checked ({exc.strerror}); run photocull scan again"
+        if st.st_size != size or st.st_mtime_ns != mtime_ns:
+            return "changed since it was scanned; run photocull scan again, then apply"
+        if sha256 is None:
+            return "scanned by an older photocull that did not record its content; run photocull scan again"
+        if self.digest(path) != sha256:
+            return "its content changed since it was scanned (same size and date); run photocull scan again"
+        return None
+
+    def kept_copy(self, m: PlannedMove) -> str | None:
+        """Why discarding ``m`` could leave no copy of its picture, or None when a kept one is safe.
+
+        A near-duplicate may go only while a member of its group that is kept is present, exactly as
+        scanned, and another file (not a second name of the same one). A group the person discarded
+        whole is the person's explicit choice.
+        """
+        if m.group_id is None:
+            return None
+        members = list(self.db.query(
+            """select p.id, p.path, p.size, p.mtime_ns, p.sha256, p.missing_since, p.suggestion, d.decision
+            from photos p left join decisions d on d.photo_id = p.id where p.group_id = ? and p.id != ?""",
+            [m.group_id, m.photo_id],
+        ))
+        keepers = [r for r in members if (r["decision"] or r["suggestion"]) != "discard"]
+        if not keepers:
+            if all(r["decision"] == "discard" for r in members) and m.because == "your decision":
+                return None
+            return "no photo of its near-duplicate group is marked keep; review the group (photocull review)"
+        for k in keepers:
+            intact = k["missing_since"] is None and self.unchanged(k["path"], k["size"], k["mtime_ns"], k["sha256"]) is None
+            if intact and not _same_file(k["path"], m.src):
+                return None
+        names = ", ".join(shown(os.path.basename(k["path"])) for k in keepers)
+        return (
+            f"the photo kept from its group ({names}) is no longer there unchanged, so this may be the only "
+            "copy left; run photocull scan again and review the group"
+        )
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _apply_one(db: sqlite_utils.Database, report: ApplyReport, m: PlannedMove, checks: _Checks) -> None:
     base = {"apply_id": report.apply_id, "photo_id": m.photo_id, "src": m.src, "size": m.size, "mtime_ns": m.mtime_ns}
-    why = _unchanged(m)
+    why = checks.unchanged(m.src, m.size, m.mtime_ns, m.sha256) or checks.kept_copy(m)
     if why is not None:
-        _journal(db, **base, dst=m.dst, state="skipped", note=why)
         report.skipped.append(FileNote(m.src, why))
         return
     dst = None if m.dst is None else _free_name(m.dst, set())  # the plan may be stale by now
-    sha = sha256_file(m.src)
-    move_id = _journal(db, **base, dst=dst, sha256=sha, state="planned")
+    move_id = _journal(db, **base, dst=dst, sha256=m.sha256, state="planned")
     try:
         if dst is None:
             send2trash.send2trash(m.src)
-            found = find_in_trash(m.src, sha)
+            found = find_in_trash(m.src, m.sha256)
             dst = found[0] if found else None
         else:
-            _move_file(m.src, dst, sha)
+            _move_file(m.src, dst, m.sha256)
     except OSError as exc:
-        why = f"could not be moved: {exc}"
+        where = f" ({shown(exc.filename)})" if exc.filename and exc.filename != m.src else ""
+        why = f"could not be moved: {exc.strerror or exc}{where}"
         _set_state(db, move_id, "failed", why)
-        report.skipped.append(FileNote(m.src, why))
+        report.failed.append(FileNote(m.src, why))
         return
     note = None if dst else "in the system trash; restore it from there by hand if undo cannot find it"
     with db.atomic():
         db["moves"].update(move_id, {"state": "moved", "dst": dst, "note": note, "at": now()})
         db["photos"].update(m.photo_id, {"missing_since": now()})
-    report.moved.append(PlannedMove(m.photo_id, m.src, dst, m.size, m.mtime_ns, m.because))
+    report.moved.append(PlannedMove(m.photo_id, m.src, dst, m.size, m.mtime_ns, m.because, m.sha256, m.group_id))
 
 
 def undo(db: sqlite_utils.Database, apply_id: int | None = None) -> UndoReport:
@@ -319,9 +414,12 @@ def undo(db: sqlite_utils.Database, apply_id: int | None = None) -> UndoReport:
     problem (say, a new file at the original path) is dealt with.
     """
     if apply_id is None:
-        row = next(db.query("select * from applies order by id desc limit 1"), None)
+        row = next(db.query(
+            """select * from applies a where a.status != 'undone' and exists (select 1 from moves m
+            where m.apply_id = a.id and m.state in ('planned', 'moved')) order by a.id desc limit 1"""
+        ), None)
         if row is None:
-            raise PhotocullError("nothing to undo: photocull apply has never moved anything with this database")
+            raise PhotocullError("nothing to undo: every photo photocull apply moved with this database is back")
     else:
         row = next(db.query("select * from applies where id = ?", [apply_id]), None)
         if row is None:

@@ -2,22 +2,31 @@
 
 Heavy imports (TensorFlow, the models) happen inside the commands that need them, so ``--help``,
 ``review`` and ``export`` start fast.
+
+Exit codes, the same for every command: 0 all done; 1 any failure, partial or total, or a refusal
+(the message says which file and what to do); 2 a usage error; 130 interrupted (Ctrl-C or SIGTERM;
+what was finished is saved).
 """
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import sys
+import traceback
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from . import __version__
 from .cli_models import models as models_group
 from .errors import PhotocullError
+from .names import json_text, shown
 
 stderr = Console(stderr=True)
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
 
 
 def _stdout_console() -> Console:
@@ -26,13 +35,44 @@ def _stdout_console() -> Console:
 
 
 class _Group(click.Group):
-    """Turns PhotocullError into a one-line message instead of a traceback."""
+    """Every outcome becomes a message and a documented exit code, never a bare traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except PhotocullError as exc:
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            stderr.print("interrupted; what was finished is saved")
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, keep the details in a file
+            raise click.ClickException(_crash_report(exc)) from None
+
+
+def _crash_report(exc: Exception) -> str:
+    """Write the traceback of an unexpected error to the user directory; the line says where."""
+    from .paths import user_dir
+
+    detail = "".join(traceback.format_exception(exc))
+    try:
+        folder = user_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        report = folder / f"crash-{dt.datetime.now():%Y%m%d-%H%M%S}.txt"
+        report.write_text(" ".join(sys.argv) + "\n\n" + detail, encoding="utf-8", errors="backslashreplace")
+        where = f"the details are in {report}"
+    except OSError:
+        where = "the details follow:\n" + detail
+    return (
+        f"internal error ({type(exc).__name__}: {shown(str(exc))}); this is a bug in photocull, nothing was "
+        f"lost. Please report it; {where}"
+    )
+
+
+def _said(message: str, path: str | Path) -> Text:
+    """A message naming a user's file, never read as rich markup (file names may hold "[")."""
+    return Text(f"{message} {shown(str(path))}")
 
 
 def _db(ctx: click.Context):
@@ -73,7 +113,8 @@ def scan(ctx, roots, no_models, workers, batch_size, phash_threshold, burst_thre
     """
     from .grouping import GroupingOptions
     from .render import RichProgress, summary_table
-    from .scan import ScanOptions, scan as run_scan
+    from .scan import ScanOptions
+    from .scan import scan as run_scan
 
     grouping = GroupingOptions()
     if phash_threshold is not None:
@@ -91,11 +132,11 @@ def scan(ctx, roots, no_models, workers, batch_size, phash_threshold, burst_thre
     with RichProgress(stderr) as progress:
         summary = run_scan(db, roots, scorer=scorer, options=ScanOptions(workers, batch_size, grouping), progress=progress)
     if as_json:
-        click.echo(json.dumps(summary.as_dict(), indent=2))
+        click.echo(json_text(summary.as_dict(), indent=2))
     else:
         stderr.print(summary_table(summary))
     if summary.interrupted:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 @cli.command()
@@ -121,12 +162,15 @@ def review(ctx, as_json, show_all, limit, group_id, interactive, html_path) -> N
 
         with RichProgress(stderr, "contact sheet") as progress:
             out = render_contact_sheet(db, html_path, progress)
-        stderr.print(f"wrote {out}")
+        stderr.print(_said("wrote", out))
         return
     if interactive:
-        from .interactive import run_interactive
+        from .interactive import piped_input, run_interactive
 
-        done = run_interactive(db, console)
+        if sys.stdin.isatty():
+            done = run_interactive(db, console)
+        else:  # no terminal (a script, a pipe): keys come from standard input
+            done = run_interactive(db, console, *piped_input(sys.stdin))
         console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in done.items()))
         return
     from .interactive import needs_decision
@@ -135,7 +179,7 @@ def review(ctx, as_json, show_all, limit, group_id, interactive, html_path) -> N
     junk = [] if group_id is not None else load_review_singles(db)
     if as_json:
         payload = {"groups": [{"group": g.id, "members": g.members} for g in groups], "review": junk}
-        click.echo(json.dumps(payload, indent=2, default=str))
+        click.echo(json_text(payload, indent=2, default=str))
         return
     if not groups and not junk:
         console.print("Nothing to review. Run [bold]photocull scan FOLDER[/] first, or use --all to see decided groups.")
@@ -158,8 +202,11 @@ def review(ctx, as_json, show_all, limit, group_id, interactive, html_path) -> N
 @click.pass_context
 def export(ctx, fmt, output, errors_only, xmp, keep_rating, xmp_naming) -> None:
     """Export one record per photo (or per unreadable file) as JSON or CSV, or XMP sidecars."""
+    from .atomic import atomic_write, check_output_folder
     from .export import error_records, photo_records, to_csv, to_json
 
+    if output:
+        check_output_folder(output)
     db = _db(ctx)
     if xmp:
         from .xmp import write_sidecars
@@ -170,15 +217,18 @@ def export(ctx, fmt, output, errors_only, xmp, keep_rating, xmp_naming) -> None:
             f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped"
         )
         for path, why in report.skipped:
-            stderr.print(f"  skipped {path}: {why}", markup=False)
+            stderr.print(f"  skipped {shown(path)}: {why}", markup=False)
+        if report.skipped:
+            sys.exit(EXIT_FAILURE)
         return
     records = error_records(db) if errors_only else photo_records(db)
     text = to_json(records) if fmt == "json" else to_csv(records, ("path", "error")) if errors_only else to_csv(records)
+    data = text.encode("utf-8", "surrogateescape")  # CSV keeps a non-UTF-8 name's bytes; JSON has none left
     if output:
-        output.write_text(text, encoding="utf-8")
-        stderr.print(f"wrote {output}")
+        atomic_write(output, lambda f: f.write(data))
+        stderr.print(_said("wrote", output))
     else:
-        click.echo(text, nl=False)
+        click.echo(data, nl=False)
 
 
 @cli.command(name="apply")
@@ -207,13 +257,22 @@ def apply_cmd(ctx, trash, dry_run, yes, as_json) -> None:
     with RichProgress(stderr, "moving") as progress:
         report = apply(db, trash=trash, dry_run=dry_run, progress=None if dry_run else progress)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        click.echo(json_text(report.as_dict(), indent=2))
     else:
         _stdout_console().print(apply_report(report))
+        if report.skipped:
+            stderr.print(f"{len(report.skipped)} photos left in place on purpose (see the table for why).")
+        if report.failed:
+            stderr.print(f"[bold red]{len(report.failed)} moves failed[/] (see the table for why); they are still in place.")
         if report.apply_id:
-            stderr.print(f"apply {report.apply_id} done. `photocull undo` reverses it.")
+            state = "stopped early" if report.interrupted else "done"
+            stderr.print(f"apply {report.apply_id} {state}: {len(report.moved)} moved. `photocull undo` reverses it.")
+        elif not dry_run:
+            stderr.print("Nothing was moved.")
     if report.interrupted:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    if report.failed or report.skipped:
+        sys.exit(EXIT_FAILURE)
 
 
 @cli.command()
@@ -226,13 +285,13 @@ def undo(ctx, apply_id, as_json) -> None:
 
     report = run_undo(_db(ctx), apply_id)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
-        return
-    stderr.print(f"apply {report.apply_id}: {report.status}; {len(report.restored)} photos restored")
-    for note in report.problems:
-        stderr.print(f"  {note.path}: {note.reason}", markup=False)
+        click.echo(json_text(report.as_dict(), indent=2))
+    else:
+        stderr.print(f"apply {report.apply_id}: {report.status}; {len(report.restored)} photos restored")
+        for note in report.problems:
+            stderr.print(f"  {shown(note.path)}: {note.reason}", markup=False)
     if report.problems:
-        sys.exit(1)
+        sys.exit(EXIT_FAILURE)
 
 
 @cli.command()
@@ -248,6 +307,10 @@ def explain(ctx, photo, group_id, model, class_name, method, output, open_after)
     """Show why a model scored PHOTO as it did: a saliency map over the photo, with every class's score."""
     if (photo is None) == (group_id is None):
         raise click.UsageError("give either a PHOTO or --group N")
+    if output:
+        from .atomic import check_output_folder
+
+        check_output_folder(output)
     from .explain import explain_group_to_file, explain_to_file, record_explanation
 
     db = _db(ctx)
@@ -259,7 +322,7 @@ def explain(ctx, photo, group_id, model, class_name, method, output, open_after)
             row = db.execute("select id from photos where path = ?", [str(photo.resolve())]).fetchone()
             if row:
                 record_explanation(db, row[0], out, explanation)
-    click.echo(str(out))
+    click.echo(shown(str(out)))
     if open_after:
         click.launch(str(out))
 

@@ -13,6 +13,7 @@ Example ``config.toml``::
 from __future__ import annotations
 
 import copy
+import math
 import tomllib
 from pathlib import Path
 
@@ -62,4 +63,27 @@ def load_config(path: Path | None = None) -> dict[str, dict[str, float]]:
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise PhotocullError(f"{path}: [{section}] {key} must be a number, not {value!r}")
             config[section][key] = float(value)
+    validate(config, str(path))
     return config
+
+
+# Allowed ranges, so a bad value stops photocull when the file is read, never at the end of a scan.
+RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "keep": {"min_relative_score": (0.0, 1.0), "distinct_phash_bits": (0.0, 64.0), "distinct_happy": (0.0, 1.0)},
+    "junk": {"dark_brightness": (0.0, 1.0), "bright_brightness": (0.0, 1.0), "blur_sharpness": (0.0, math.inf)},
+}
+
+
+def validate(config: dict[str, dict[str, float]], source: str = "config") -> None:
+    """Every value finite and in range, and at least one positive weight; the message names the key."""
+    for section, values in config.items():
+        for key, value in values.items():
+            where = f"{source}: [{section}] {key} = {value!r}"
+            if not math.isfinite(value):
+                raise PhotocullError(f"{where}: must be a finite number")
+            low, high = RANGES.get(section, {}).get(key, (0.0, math.inf))
+            if not low <= value <= high:
+                bound = f"at least {low:g}" if high == math.inf else f"between {low:g} and {high:g}"
+                raise PhotocullError(f"{where}: must be {bound}")
+    if not any(v > 0 for v in config["weights"].values()):
+        raise PhotocullError(f"{source}: [weights] needs at least one positive weight, or nothing can be ranked")

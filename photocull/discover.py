@@ -45,8 +45,11 @@ def sniff(head: bytes) -> str | None:
 
 
 def sniff_file(path: str) -> str | None:
-    with open(path, "rb") as f:
-        return sniff(f.read(16))
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # never hang on a FIFO that replaced a file
+    try:
+        return sniff(os.read(fd, 16))
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class FoundFile:
     path: str
     size: int
     mtime_ns: int
+    device: int = 0
+    inode: int = 0
 
 
 @dataclass
@@ -72,17 +77,19 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def discover(root: str) -> Discovery:
-    """Walk ``root`` and classify every file.
+def discover(root: str, seen_files: set[tuple[int, int]] | None = None) -> Discovery:
+    """Walk ``root`` and classify every file; every path found is a real path (no symlink in it).
 
-    Folder symlinks are followed only when they resolve inside the root, and each real folder is
-    visited once, so loops and links out of the root are harmless. File symlinks are skipped: the
-    real file is found on its own path when it lies inside the root.
+    Folder symlinks are followed only when they resolve inside the root, under their real path, and
+    each real folder is visited once, so loops, links out of the root and two ways to one folder are
+    harmless. File symlinks are skipped: the real file is found on its own path when it lies inside
+    the root. A file with several names (hard links) is listed under its first name in path order;
+    ``seen_files`` carries the (device, inode) pairs already listed by other roots of the same scan.
     """
     result = Discovery()
     real_root = os.path.realpath(root)
     seen_dirs: set[tuple[int, int]] = set()
-    stack = [root]
+    stack = [real_root]
     while stack:
         folder = stack.pop()
         try:
@@ -104,7 +111,7 @@ def discover(root: str) -> Discovery:
                 if entry.is_symlink():
                     target = os.path.realpath(entry.path)
                     if entry.is_dir() and _inside(target, real_root):
-                        stack.append(entry.path)
+                        stack.append(target)
                     else:
                         result.counts["skipped_links"] += 1
                     continue
@@ -117,7 +124,21 @@ def discover(root: str) -> Discovery:
             except OSError:
                 result.counts["unreadable_files"] += 1
     result.photos.sort(key=lambda f: f.path)
+    result.photos = _one_name_per_file(result.photos, result.counts, set() if seen_files is None else seen_files)
     return result
+
+
+def _one_name_per_file(photos: list[FoundFile], counts: Counter, seen: set[tuple[int, int]]) -> list[FoundFile]:
+    """Drop the second and later names of a hard-linked file: it is one photo, not a duplicate."""
+    unique = []
+    for f in photos:
+        key = (f.device, f.inode)
+        if f.inode and key in seen:
+            counts["other_names"] += 1
+            continue
+        seen.add(key)
+        unique.append(f)
+    return unique
 
 
 def _classify(entry: os.DirEntry, result: Discovery) -> None:
@@ -137,4 +158,4 @@ def _classify(entry: os.DirEntry, result: Discovery) -> None:
             result.counts["other_files"] += 1
             return
     st = entry.stat(follow_symlinks=False)
-    result.photos.append(FoundFile(entry.path, st.st_size, st.st_mtime_ns))
+    result.photos.append(FoundFile(entry.path, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))

@@ -19,15 +19,14 @@ import numpy as np
 import sqlite_utils
 from PIL import Image, ImageDraw, ImageFont
 
+from .atomic import atomic_write
 from .errors import PhotocullError
 from .groups import load_groups
 from .modelinput import load_model_input, to_model_input
 from .reading import UnreadablePhoto, read_preview
 from .store import now
-from .training import HEADS
-
-
 from .tfquiet import import_tensorflow_quietly  # noqa: E402
+from .training import HEADS
 
 import_tensorflow_quietly()
 
@@ -318,13 +317,7 @@ def render_group_png(explanations: Sequence[Explanation], images: Sequence[Image
 
 
 def _save(canvas: Image.Image, out_path: str | Path) -> Path:
-    path = Path(out_path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        canvas.save(path, format="PNG")
-    except OSError as exc:
-        raise PhotocullError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+    return atomic_write(out_path, lambda f: canvas.save(f, format="PNG"))
 
 
 # --- files and the database --------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import sqlite_utils
 
+from .names import json_text
+
 EMOTIONS = ("amusement", "anger", "awe", "contentment", "disgust", "excitement", "fear", "sadness")
 CSV_FIELDS = (
     "path", "group", "captured_at", "time_source", "width", "height", "size", "format", "camera_make",
@@ -56,7 +58,8 @@ def error_records(db: sqlite_utils.Database) -> Iterator[dict]:
 
 
 def to_json(records: Iterator[dict]) -> str:
-    return json.dumps(list(records), indent=2, ensure_ascii=False) + "\n"
+    """A JSON list; a non-UTF-8 file name is written with ``\\udcXX`` escapes that load back exactly."""
+    return json_text(list(records), indent=2) + "\n"
 
 
 def to_csv(records: Iterator[dict], fields: tuple[str, ...] = CSV_FIELDS) -> str:

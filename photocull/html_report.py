@@ -17,7 +17,9 @@ from urllib.parse import quote
 
 import sqlite_utils
 
+from .atomic import atomic_write_text, check_output_folder
 from .groups import load_groups, load_review_singles
+from .names import shown
 from .progress import Progress
 from .reading import UnreadablePhoto, read_preview
 
@@ -44,6 +46,7 @@ figcaption{font-size:.85em;word-break:break-all}
 def render_contact_sheet(db: sqlite_utils.Database, path: str | os.PathLike, progress: Progress | None = None) -> Path:
     """Write the contact sheet to ``path`` (atomically) and return it; ``progress`` counts photos."""
     out = Path(path)
+    check_output_folder(out)
     explanations = {
         r["photo_id"]: r["path"] for r in db.query("select photo_id, path from explanations") if r["path"]
     }
@@ -70,10 +73,7 @@ def render_contact_sheet(db: sqlite_utils.Database, path: str | os.PathLike, pro
         parts.append(_photos(singles, explanations, out.parent, progress))
         parts.append("</section>")
     parts.append("</body></html>\n")
-    tmp = out.with_name(f".{out.name}.photocull-tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return atomic_write_text(out, "\n".join(parts))
 
 
 def _photos(rows: list[dict], explanations: dict[int, str], report_dir: Path, progress: Progress | None) -> str:
@@ -90,10 +90,10 @@ def _figure(row: dict, explanation: str | None, report_dir: Path) -> str:
     verdict = decision or suggestion
     kind = verdict if verdict in ("keep", "discard", "review") else "none"
     badge = f"{verdict} (your decision)" if decision else (verdict or "no suggestion")
-    name = os.path.basename(row["path"])
+    name = shown(os.path.basename(row["path"]))
     thumb = _thumbnail(row["path"])
     if thumb.startswith("data:"):
-        picture = f'<img src="{thumb}" alt="{escape(name)}" title="{escape(row["path"])}">'
+        picture = f'<img src="{thumb}" alt="{escape(name)}" title="{escape(shown(row["path"]))}">'
     else:
         picture = f'<div class="nothumb">{escape(thumb)}</div>'
     if explanation and os.path.exists(explanation):
@@ -124,7 +124,7 @@ def _thumbnail(path: str) -> str:
     try:
         img = read_preview(path).image
     except (UnreadablePhoto, OSError) as exc:
-        return f"no thumbnail: {exc}"
+        return f"no thumbnail: {shown(str(exc))}"
     img.thumbnail((THUMB_SIZE, THUMB_SIZE))
     buf = io.BytesIO()
     img.convert("RGB").save(buf, "JPEG", quality=80)
@@ -134,6 +134,6 @@ def _thumbnail(path: str) -> str:
 def _link(target: str, report_dir: Path) -> str:
     """A relative link when possible (the report and PNGs move together), else a file:// URI."""
     try:
-        return quote(Path(os.path.relpath(target, report_dir)).as_posix())
+        return quote(os.fsencode(Path(os.path.relpath(target, report_dir)).as_posix()))
     except ValueError:  # another drive on Windows
         return Path(target).resolve().as_uri()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TextIO
 
 import click
 import sqlite_utils
 from rich.console import Console
+from rich.text import Text
 
 from .decisions import set_decisions
 from .groups import Group, load_groups
@@ -29,6 +31,30 @@ def parse_choice(text: str, n: int) -> set[int]:
     if not picks:
         raise ValueError("choose at least one photo to keep")
     return picks
+
+
+def piped_input(stream: TextIO) -> tuple[Callable[[], str], Callable[[str], str]]:
+    """Keys and answers from a pipe or file, for scripts and sessions without a terminal.
+
+    Each non-blank character is one key; the answer to "which to keep" is the rest of that line, or
+    the next line; the end of the input quits (decisions made so far are kept).
+    """
+
+    def getchar() -> str:
+        while True:
+            ch = stream.read(1)
+            if ch == "":
+                return "q"
+            if not ch.isspace():
+                return ch
+
+    def prompt(text: str) -> str:
+        line = stream.readline()
+        if not line.strip():
+            line = stream.readline()
+        return line.strip()
+
+    return getchar, prompt
 
 
 def run_interactive(
@@ -58,7 +84,7 @@ def run_interactive(
                 try:
                     picks = parse_choice(prompt("numbers of the photos to keep (e.g. 1 3)"), len(g.members))
                 except ValueError as exc:
-                    console.print(f"[red]{exc}[/]")
+                    console.print(Text(str(exc), style="red"))
                     continue
                 set_decisions(db, {m["id"]: "keep" if k in picks else "discard" for k, m in enumerate(g.members)})
                 done["chosen"] += 1
@@ -67,7 +93,7 @@ def run_interactive(
             elif key in ("q", "\x03", "\x04"):
                 return done
             else:
-                console.print(f"[yellow]unknown key {key!r}[/] — {KEYS}")
+                console.print(Text(f"unknown key {key!r}", style="yellow"), f"— {KEYS}")
                 continue
             break
     return done

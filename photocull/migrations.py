@@ -138,6 +138,14 @@ def m008_explanations(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration
+def m009_content_digest(db: sqlite_utils.Database) -> None:
+    # SHA-256 of every byte, recorded at scan time: apply moves a file only while its content is
+    # still what was scanned (same size and a restored mtime are not proof). Rows scanned before this
+    # have none and are read again by the next scan.
+    db["photos"].add_column("sha256", str)
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations this database has not seen; return their names."""
     db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)

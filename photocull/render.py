@@ -6,11 +6,19 @@ import datetime as dt
 import os
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from .groups import Group
+from .names import shown
 from .scan import ScanSummary
 
 
@@ -68,6 +76,7 @@ def summary_table(summary: ScanSummary) -> Table:
         ("other files", c["other_files"]),
         ("hidden/system items skipped", c["skipped_hidden"]),
         ("symlinks not followed", c["skipped_links"]),
+        ("second names of a file (hard links), counted once", c["other_names"]),
         ("near-duplicate groups", summary.groups),
         ("photos in groups", summary.grouped_photos),
         ("suggested: keep", summary.suggestions.get("keep", 0)),
@@ -102,7 +111,7 @@ def group_table(g: Group, numbered: bool = False) -> Table:
     table = Table(title=f"group {g.id} · {len(g.members)} photos", title_justify="left", expand=False)
     if numbered:
         table.add_column("#", justify="right")
-    longest = max(len(os.path.basename(m["path"])) for m in g.members)
+    longest = max(len(shown(os.path.basename(m["path"]))) for m in g.members)
     table.add_column("photo", no_wrap=True, min_width=min(longest, 60))
     for name in ("captured", "size", "resolution", "sharpness", "exposure", "clipped hi/lo"):
         table.add_column(name, justify="left" if name == "captured" else "right")
@@ -117,7 +126,7 @@ def group_table(g: Group, numbered: bool = False) -> Table:
     for k, m in enumerate(g.members, 1):
         row = [str(k)] if numbered else []
         row += [
-            Text(os.path.basename(m["path"])),
+            Text(shown(os.path.basename(m["path"]))),
             Text(_when(m)),
             _size(m["size"]),
             f"{m['width']}×{m['height']}",
@@ -141,7 +150,7 @@ def singles_table(rows: list[dict]) -> Table:
     table.add_column("photo", no_wrap=True)
     table.add_column("why")
     for r in rows:
-        table.add_row(Text(r["path"]), Text("; ".join(r["reasons"])))
+        table.add_row(Text(shown(r["path"])), Text("; ".join(r["reasons"])))
     return table
 
 
@@ -154,7 +163,9 @@ def apply_report(report) -> Table:
     table.add_column("to")
     table.add_column("because")
     for m in moves:
-        table.add_row(Text(m.src), Text(m.dst or "system trash"), m.because)
+        table.add_row(Text(shown(m.src)), Text(shown(m.dst) or "system trash"), m.because)
     for note in report.skipped:
-        table.add_row(Text(note.path), Text("not moved", style="yellow"), Text(note.reason))
+        table.add_row(Text(shown(note.path)), Text("not moved", style="yellow"), Text(note.reason))
+    for note in report.failed:
+        table.add_row(Text(shown(note.path)), Text("failed", style="bold red"), Text(note.reason))
     return table

@@ -7,10 +7,10 @@ call), and writes each batch in one transaction.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
-import itertools
-import signal
+import sqlite3
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -23,14 +23,17 @@ import numpy as np
 import sqlite_utils
 
 from . import store
+from .config import load_config
 from .discover import discover
 from .errors import PhotocullError
 from .grouping import GroupingOptions
+from .interrupts import terminate_as_interrupt
+from .names import shown
 from .progress import NoProgress, Progress
-from .reading import fingerprint
+from .reading import UnreadablePhoto, file_digest
 from .regroup import regroup
 from .suggest import suggest_all
-from .worker import Result, Task, process
+from .worker import Result, Task, process, start_worker
 
 
 class ScoringStage(Protocol):
@@ -62,7 +65,7 @@ class ScanSummary:
 
     COUNTS = (
         "photos_found", "new", "changed", "unchanged", "moved", "missing", "measured", "scored", "errors",
-        "videos", "other_files", "skipped_hidden", "skipped_links", "skipped_loops",
+        "videos", "other_files", "skipped_hidden", "skipped_links", "skipped_loops", "other_names",
     )
 
     def as_dict(self) -> dict:
@@ -87,10 +90,18 @@ class ScanOptions:
 
 
 def _plan_root(
-    db: sqlite_utils.Database, root: str, scorer: ScoringStage | None, summary: ScanSummary
+    db: sqlite_utils.Database,
+    root: str,
+    scorer: ScoringStage | None,
+    summary: ScanSummary,
+    seen_files: set[tuple[int, int]],
 ) -> list[Task]:
-    """Decide per file: unchanged (skip), moved (re-point the row), new/changed/stale scores (decode)."""
-    found = discover(root)
+    """Decide per file: unchanged (skip), moved (re-point the row), new/changed/stale scores (decode).
+
+    A row without a content digest (scanned by an older photocull) counts as changed: apply needs
+    the digest, so the file is read once more.
+    """
+    found = discover(root, seen_files)
     summary.counts.update(found.counts)
     summary.counts["photos_found"] += len(found.photos)
     known = store.photos_under(db, root)
@@ -101,7 +112,7 @@ def _plan_root(
     reappeared = []
     for f in found.photos:
         row = known.get(f.path)
-        if row is not None and row["size"] == f.size and row["mtime_ns"] == f.mtime_ns:
+        if row is not None and row["size"] == f.size and row["mtime_ns"] == f.mtime_ns and row["sha256"]:
             if row["missing_since"]:
                 reappeared.append(row["id"])
             summary.counts["unchanged"] += 1
@@ -135,11 +146,15 @@ def _plan_root(
 
 
 def _find_moves(db: sqlite_utils.Database, seen: set[str], new_files: list) -> list[tuple[int, str, int]]:
-    """New paths whose content matches a known photo that is no longer at its old path."""
+    """New paths whose content (SHA-256) is a known photo's that is no longer at its old path.
+
+    Only files of the same size as such a photo are read; one that cannot be read is left to the
+    decoding stage, which records why.
+    """
     if not new_files:
         return []
     by_size: dict[int, list[dict]] = defaultdict(list)
-    for row in db.query("select id, path, size, fingerprint, missing_since from photos"):
+    for row in db.query("select id, path, size, sha256, missing_since from photos where sha256 is not null"):
         if row["path"] not in seen:
             by_size[row["size"]].append(row)
     moves = []
@@ -147,18 +162,16 @@ def _find_moves(db: sqlite_utils.Database, seen: set[str], new_files: list) -> l
         candidates = by_size.get(f.size)
         if not candidates:
             continue
-        fp = fingerprint(f.path, f.size)
+        try:
+            digest = file_digest(f.path)
+        except (OSError, UnreadablePhoto):
+            continue
         for row in candidates:
-            if row["fingerprint"] == fp and (row["missing_since"] or not os.path.exists(row["path"])):
+            if row["sha256"] == digest and (row["missing_since"] or not os.path.exists(row["path"])):
                 moves.append((row["id"], f.path, f.mtime_ns))
                 candidates.remove(row)
                 break
     return moves
-
-
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the main process, which stops them after saving what is done."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _results(tasks: list[Task], workers: int, in_flight: int) -> Iterator[Result]:
@@ -167,7 +180,7 @@ def _results(tasks: list[Task], workers: int, in_flight: int) -> Iterator[Result
         yield from map(process, tasks)
         return
     queue = iter(tasks)
-    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=start_worker)
     try:
         running = {pool.submit(process, t) for t in itertools.islice(queue, in_flight)}
         while running:
@@ -204,6 +217,21 @@ def _flush(
     summary.counts["errors"] += len(errors)
 
 
+def real_roots(roots: Iterable[str | os.PathLike]) -> list[str]:
+    """Each folder once, by its real path; a root inside another root is already covered by it.
+
+    Scanning one folder through two paths (a symlink, ``.``, a bind) must never store its photos twice.
+    """
+    found = []
+    for r in roots:
+        path = os.path.realpath(os.fspath(r))
+        if not os.path.isdir(path):
+            raise PhotocullError(f"{shown(os.fspath(r))} is not a folder: give the folder that holds your photos")
+        found.append(path)
+    unique = sorted(set(found))
+    return [r for r in unique if not any(store.under(r, other) for other in unique if other != r)]
+
+
 def scan(
     db: sqlite_utils.Database,
     roots: Iterable[str | os.PathLike],
@@ -212,36 +240,59 @@ def scan(
     options: ScanOptions | None = None,
     progress: Progress | None = None,
 ) -> ScanSummary:
-    """Scan ``roots`` into ``db`` and regroup. Ctrl-C saves finished batches and returns early."""
+    """Scan ``roots`` into ``db`` and regroup.
+
+    Ctrl-C or SIGTERM saves finished batches and returns early (``interrupted``). A database write
+    that fails (disk full, I/O error) stops the scan with a PhotocullError; every batch written
+    before it stays, and the next scan resumes from there.
+    """
     options = options or ScanOptions()
     progress = progress or NoProgress()
-    abs_roots = [os.path.abspath(os.fspath(r)) for r in roots]
-    for root in abs_roots:
-        if not os.path.isdir(root):
-            raise PhotocullError(f"{root} is not a folder: give the folder that holds your photos")
+    config = options.config if options.config is not None else load_config()  # a bad config stops us before any work
+    abs_roots = real_roots(roots)
     summary = ScanSummary(abs_roots)
     started = time.perf_counter()
     scan_id = store.start_scan(db, abs_roots)
     try:
-        plans = [(root, _plan_root(db, root, scorer, summary)) for root in abs_roots]
-        _prepare(scorer, plans)
-        progress.start(sum(len(t) for _, t in plans))
-        for root, tasks in plans:
-            pending: list[Result] = []
-            for result in _results(tasks, options.workers, in_flight=4 * options.batch_size):
-                pending.append(result)
-                if len(pending) >= options.batch_size:
+        with terminate_as_interrupt():
+            try:
+                seen_files: set[tuple[int, int]] = set()
+                plans = [(root, _plan_root(db, root, scorer, summary, seen_files)) for root in abs_roots]
+                _prepare(scorer, plans)
+                progress.start(sum(len(t) for _, t in plans))
+                for root, tasks in plans:
+                    pending: list[Result] = []
+                    for result in _results(tasks, options.workers, in_flight=4 * options.batch_size):
+                        pending.append(result)
+                        if len(pending) >= options.batch_size:
+                            _flush(db, root, pending, scorer, summary)
+                            progress.advance(len(pending))
+                            pending = []
                     _flush(db, root, pending, scorer, summary)
                     progress.advance(len(pending))
-                    pending = []
-            _flush(db, root, pending, scorer, summary)
-            progress.advance(len(pending))
-    except KeyboardInterrupt:
-        summary.interrupted = True
-    groups = regroup(db, options.grouping)
-    summary.groups = len(groups)
-    summary.grouped_photos = sum(len(m) for m in groups.values())
-    summary.suggestions = suggest_all(db, options.config)
-    summary.seconds = time.perf_counter() - started
-    store.finish_scan(db, scan_id, "interrupted" if summary.interrupted else "done", summary.as_dict())
+            except KeyboardInterrupt:
+                summary.interrupted = True
+            groups = regroup(db, options.grouping)
+            summary.groups = len(groups)
+            summary.grouped_photos = sum(len(m) for m in groups.values())
+            summary.suggestions = suggest_all(db, config)
+            summary.seconds = time.perf_counter() - started
+            store.finish_scan(db, scan_id, "interrupted" if summary.interrupted else "done", summary.as_dict())
+    except sqlite3.DatabaseError as exc:
+        _mark_failed(db, scan_id, summary)
+        raise PhotocullError(
+            f"could not write to the database {shown(store.db_file(db))}: {exc}. Every batch saved before "
+            "this is intact; free some disk space (or fix the disk) and run the same scan again to resume."
+        ) from None
+    except BaseException:
+        _mark_failed(db, scan_id, summary)
+        raise
     return summary
+
+
+def _mark_failed(db: sqlite_utils.Database, scan_id: int, summary: ScanSummary) -> None:
+    """Best effort: the storage that just failed may refuse this too, and the next scan tidies up anyway."""
+    try:
+        store.finish_scan(db, scan_id, "failed", summary.as_dict())
+    except sqlite3.Error:
+        pass

@@ -14,7 +14,7 @@ import numpy as np
 import sqlite_utils
 
 PHOTO_COLUMNS = (
-    "path", "root", "size", "mtime_ns", "fingerprint", "format", "width", "height", "orientation",
+    "path", "root", "size", "mtime_ns", "sha256", "format", "width", "height", "orientation",
     "captured_at", "captured_ts", "time_source", "camera_make", "camera_model", "phash", "dhash",
     "sharpness", "brightness", "highlights", "shadows", "scanned_at",
 )
@@ -24,13 +24,19 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def db_file(db: sqlite_utils.Database) -> str:
+    """The file behind ``db`` (for messages)."""
+    row = db.conn.execute("pragma database_list").fetchone()
+    return row[2] if row and row[2] else "(in memory)"
+
+
 def under(path: str, root: str) -> bool:
     return path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def photos_under(db: sqlite_utils.Database, root: str) -> dict[str, dict]:
     """Known photos below ``root``, by path (including ones marked missing)."""
-    rows = db.query("select id, path, size, mtime_ns, model_version, missing_since from photos")
+    rows = db.query("select id, path, size, mtime_ns, sha256, model_version, missing_since from photos")
     return {r["path"]: r for r in rows if under(r["path"], root)}
 
 

@@ -21,6 +21,7 @@ import sqlite_utils
 
 from .config import load_config
 from .measure import to_unsigned64
+from .names import shown
 
 
 @dataclass
@@ -83,7 +84,7 @@ def file_quality(members: list[dict]) -> np.ndarray:
 
 
 def _name(m: dict) -> str:
-    return os.path.basename(m["path"])
+    return shown(os.path.basename(m["path"]))
 
 
 def rank_group(members: list[dict], config: dict) -> list[Suggestion]:

@@ -23,6 +23,8 @@ from typing import Literal
 
 import sqlite_utils
 
+from .atomic import atomic_write_text
+from .errors import PhotocullError
 from .export import photo_records
 
 NS_X = "adobe:ns:meta/"
@@ -82,7 +84,7 @@ def write_sidecars(
             continue
         try:
             outcome = _write_one(side, r["decision"] or r["suggestion"], r["decision"] is not None, keep_rating)
-        except (ET.ParseError, OSError) as exc:
+        except (ET.ParseError, OSError, PhotocullError) as exc:
             report.skipped.append((r["path"], f"{side} left untouched: {exc}; fix or remove it and run again"))
             continue
         getattr(report, outcome).append(side)
@@ -101,7 +103,7 @@ def _write_one(side: str, decision: str, by_person: bool, keep_rating: int | Non
     text = '<?xml version="1.0" encoding="UTF-8"?>\n' + (XPACKET_BEGIN + body + XPACKET_END if packet else body) + "\n"
     if old == text:
         return "unchanged"
-    _atomic_write(side, text)
+    atomic_write_text(side, text)
     return "created" if old is None else "updated"
 
 
@@ -175,24 +177,3 @@ def _put(descriptions: list[ET.Element], key: str, value: str) -> None:
             found = True
     if not found:
         descriptions[0].set(key, value)
-
-
-def _atomic_write(path: str, text: str) -> None:
-    """Write beside ``path`` under a hidden name, fsync, then replace: readers never see half a file."""
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.photocull-tmp")
-    if os.path.lexists(tmp):
-        os.remove(tmp)  # left by an interrupted run
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if os.path.exists(path):
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.remove(tmp)
-        raise

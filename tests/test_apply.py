@@ -111,7 +111,9 @@ def test_apply_then_undo_restores_every_path_and_byte(library):
     assert {r["state"] for r in db.query("select state from moves")} == {"restored"}
     assert db.execute("select count(*) from photos where missing_since is not null").fetchone()[0] == 0
     with pytest.raises(PhotocullError, match="already undone"):
-        undo(db)
+        undo(db, report.apply_id)
+    with pytest.raises(PhotocullError, match="nothing to undo"):
+        undo(db)  # the last apply that moved something is back: nothing older is pending either
 
 
 def test_undo_with_nothing_to_undo_is_a_clear_error(tmp_path):

@@ -118,6 +118,7 @@ def test_default_class_is_the_top_class_and_scores_cover_every_class(explainer, 
 
 def test_png_has_photo_and_panel_and_is_recorded(explainer, chelsea, tmp_path, db):
     photo = save_photo(chelsea, tmp_path / "cat.jpg")
+    (tmp_path / "out").mkdir()  # output folders must exist (see tests/test_adversarial.py)
     explanation, out = explain.explain_to_file(photo, tmp_path / "out" / "cat.explain.png")
     panel_height = explain.score_panel(explanation).height
     with Image.open(out) as png:
