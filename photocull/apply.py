@@ -71,6 +71,7 @@ class ApplyReport:
     skipped: list[FileNote] = field(default_factory=list)  # left alone on purpose (changed, no kept copy…)
     failed: list[FileNote] = field(default_factory=list)  # a move was tried and the system refused it
     interrupted: bool = False
+    in_flight: PlannedMove | None = None  # journaled as planned, not yet as moved
 
     def as_dict(self) -> dict:
         return {
@@ -254,13 +255,13 @@ def apply(
     report = ApplyReport(mode=mode, dry_run=dry_run, planned=plan(db, trash=trash))
     if dry_run or not report.planned:
         return report
-    with db.atomic():
-        db.execute("update applies set status = 'interrupted' where status = 'running'")
-        report.apply_id = db["applies"].insert({"started_at": now(), "status": "running", "mode": mode}).last_pk
     if progress is not None:
         progress.start(len(report.planned))
     checks = _Checks(db)
     try:
+        with db.atomic():
+            db.execute("update applies set status = 'interrupted' where status = 'running'")
+            report.apply_id = db["applies"].insert({"started_at": now(), "status": "running", "mode": mode}).last_pk
         with terminate_as_interrupt():
             try:
                 for m in report.planned:
@@ -273,14 +274,16 @@ def apply(
     except BaseException as exc:
         report.interrupted = True
         try:
-            _finish_apply(db, report)
+            if report.apply_id is not None:
+                _finish_apply(db, report)
         except sqlite3.Error:
             pass  # the journal still says 'running'; the next apply marks it interrupted
         if not isinstance(exc, sqlite3.DatabaseError):
             raise
+        moved = len(report.moved) + (report.in_flight is not None and not os.path.lexists(report.in_flight.src))
         raise PhotocullError(
             f"could not write the apply journal in {shown(db_file(db))}: {exc}. Apply stopped; "
-            f"{len(report.moved)} photos were moved before that and `photocull undo` puts them back. "
+            f"{moved} photos were moved before that and `photocull undo` puts them back. "
             "Free some disk space (or fix the disk) first."
         ) from None
     return report
@@ -387,6 +390,7 @@ def _apply_one(db: sqlite_utils.Database, report: ApplyReport, m: PlannedMove, c
         return
     dst = None if m.dst is None else _free_name(m.dst, set())  # the plan may be stale by now
     move_id = _journal(db, **base, dst=dst, sha256=m.sha256, state="planned")
+    report.in_flight = m
     try:
         if dst is None:
             send2trash.send2trash(m.src)
@@ -399,11 +403,13 @@ def _apply_one(db: sqlite_utils.Database, report: ApplyReport, m: PlannedMove, c
         why = f"could not be moved: {exc.strerror or exc}{where}"
         _set_state(db, move_id, "failed", why)
         report.failed.append(FileNote(m.src, why))
+        report.in_flight = None
         return
     note = None if dst else "in the system trash; restore it from there by hand if undo cannot find it"
     with db.atomic():
         db["moves"].update(move_id, {"state": "moved", "dst": dst, "note": note, "at": now()})
         db["photos"].update(m.photo_id, {"missing_since": now()})
+    report.in_flight = None
     report.moved.append(PlannedMove(m.photo_id, m.src, dst, m.size, m.mtime_ns, m.because, m.sha256, m.group_id))
 
 

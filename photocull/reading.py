@@ -150,7 +150,7 @@ def parse_exif_time(date: str | None, subsec: str | None, offset: str | None) ->
         return None
     try:
         when = dt.datetime.strptime(date[:19], "%Y:%m:%d %H:%M:%S")
-        wall = when.replace(tzinfo=dt.timezone.utc).timestamp()
+        wall = when.replace(tzinfo=dt.UTC).timestamp()
     except (ValueError, OverflowError):
         return None
     digits = "".join(ch for ch in (subsec or "") if ch in _DIGITS)  # ASCII only: "²".isdigit() is True

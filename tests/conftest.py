@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,3 +48,63 @@ def library(pristine_library: Library, tmp_path: Path) -> Library:
 @pytest.fixture
 def db(tmp_path: Path):
     return open_db(tmp_path / "photocull.db")
+
+
+@pytest.fixture
+def proc_env(tmp_path: Path) -> dict:
+    """Environment for a photocull subprocess: its own user directory, unbuffered output."""
+    env = dict(os.environ, PHOTOCULL_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1")
+    env.pop("PHOTOCULL_DB", None)
+    return env
+
+
+@pytest.fixture
+def photocull_argv():
+    """argv of a real ``photocull`` process (``python -m photocull ...``)."""
+    return lambda *args: [sys.executable, "-m", "photocull", *args]
+
+
+@pytest.fixture
+def wait_for_rows():
+    return _wait_for_rows
+
+
+def _wait_for_rows(db_path: Path, at_least: int, proc: subprocess.Popen, timeout: float = 60) -> int:
+    """Wait until the running scan has written ``at_least`` photo rows."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "scan finished before it could be interrupted"
+        try:
+            with sqlite3.connect(db_path, timeout=1) as conn:
+                n = conn.execute("select count(*) from photos").fetchone()[0]
+            if n >= at_least:
+                return n
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.01)
+    raise AssertionError("scan wrote nothing in time")
+
+
+@pytest.fixture
+def many_photos(pristine_library: Library, tmp_path: Path) -> Path:
+    """Eight copies of the fixture's camera folder: a scan long enough to interrupt."""
+    root = tmp_path / "many"
+    for k in range(8):
+        shutil.copytree(pristine_library.root / "DCIM" / "Camera", root / f"folder{k}", ignore=shutil.ignore_patterns("loop", ".*", "*.mp4"))
+    return root
+
+
+@pytest.fixture
+def file_size_limit():
+    """A ``preexec_fn`` that makes every file write past ``n`` bytes fail (EFBIG), like a full disk."""
+    import resource
+    import signal
+
+    def limit(n: int):
+        def apply_limit() -> None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write instead of killing the process
+            resource.setrlimit(resource.RLIMIT_FSIZE, (n, n))
+
+        return apply_limit
+
+    return limit

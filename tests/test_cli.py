@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -84,14 +83,8 @@ def test_bad_database_is_a_message_not_a_traceback(tmp_path):
     assert "cannot open the photocull database" in result.output and "Traceback" not in result.output
 
 
-def _subprocess_env(tmp_path: Path) -> dict:
-    env = dict(os.environ, PHOTOCULL_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1")
-    env.pop("PHOTOCULL_DB", None)
-    return env
-
-
-def test_help_review_export_start_fast_without_tensorflow(tmp_path):
-    env = _subprocess_env(tmp_path)
+def test_help_review_export_start_fast_without_tensorflow(tmp_path, proc_env):
+    env = proc_env
     code = (
         "import sys, time; t = time.perf_counter(); from photocull.cli import cli; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; print(time.perf_counter() - t)"
@@ -103,42 +96,20 @@ def test_help_review_export_start_fast_without_tensorflow(tmp_path):
         assert time.perf_counter() - start < 2.0  # interpreter start included; well under 1 s here
 
 
-def _many_photos(pristine, tmp_path: Path, copies: int = 8) -> Path:
-    root = tmp_path / "many"
-    for k in range(copies):
-        shutil.copytree(pristine.root / "DCIM" / "Camera", root / f"folder{k}", ignore=shutil.ignore_patterns("loop", ".*", "*.mp4"))
-    return root
-
-
-def _wait_for_rows(db_path: Path, at_least: int, proc: subprocess.Popen, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "scan finished before it could be interrupted"
-        try:
-            with sqlite3.connect(db_path, timeout=1) as conn:
-                n = conn.execute("select count(*) from photos").fetchone()[0]
-            if n >= at_least:
-                return n
-        except sqlite3.OperationalError:
-            pass
-        time.sleep(0.01)
-    raise AssertionError("scan wrote nothing in time")
-
-
 @pytest.mark.parametrize("how", ["kill -9", "ctrl-c"])
-def test_interrupted_scan_leaves_consistent_db_and_resumes(pristine_library, tmp_path, how):
-    root = _many_photos(pristine_library, tmp_path)
+def test_interrupted_scan_leaves_consistent_db_and_resumes(many_photos, tmp_path, proc_env, wait_for_rows, how):
+    root = many_photos
     total = sum(1 for p in root.rglob("*") if p.is_file())
     db_path = tmp_path / "interrupted.db"
     workers = "1" if how == "kill -9" else "2"
     proc = subprocess.Popen(
         [sys.executable, "-m", "photocull", "--db", str(db_path), "scan", str(root), "--no-models",
          "--workers", workers, "--batch-size", "2"],
-        env=_subprocess_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=proc_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    _wait_for_rows(db_path, 4, proc)
+    wait_for_rows(db_path, 4, proc)
     proc.send_signal(signal.SIGKILL if how == "kill -9" else signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     if how == "ctrl-c":
         assert proc.returncode == 130, err
         assert "interrupted" in err and "Traceback" not in err
