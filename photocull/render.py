@@ -68,6 +68,7 @@ def summary_table(summary: ScanSummary) -> Table:
         ("  new", c["new"]),
         ("  changed", c["changed"]),
         ("  unchanged", c["unchanged"]),
+        ("  read again to record their content (first scan by this version)", c["read_again"]),
         ("  moved", c["moved"]),
         ("scored by the models", c["scored"]),
         ("missing since last scan", c["missing"]),

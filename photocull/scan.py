@@ -64,7 +64,7 @@ class ScanSummary:
     seconds: float = 0.0
 
     COUNTS = (
-        "photos_found", "new", "changed", "unchanged", "moved", "missing", "measured", "scored", "errors",
+        "photos_found", "new", "changed", "read_again", "unchanged", "moved", "missing", "measured", "scored", "errors",
         "videos", "other_files", "skipped_hidden", "skipped_links", "skipped_loops", "other_names",
     )
 
@@ -124,7 +124,8 @@ def _plan_root(
             summary.counts["errors"] += 1
             continue
         if row is not None:
-            summary.counts["changed"] += 1
+            same = row["size"] == f.size and row["mtime_ns"] == f.mtime_ns
+            summary.counts["read_again" if same else "changed"] += 1
             tasks.append(Task(f.path, f.size, f.mtime_ns, model_input=scorer is not None))
         else:
             new_files.append(f)

@@ -240,3 +240,16 @@ def test_kill_9_in_the_middle_of_a_move_then_undo(bursts, proc_env):
     result = cli_run(db_path, "undo")
     assert result.exit_code == 0, result.output
     assert tree(root) == before
+
+
+def test_rows_from_an_older_photocull_are_never_moved_until_rescanned(bursts):
+    """Rows without a content digest (scanned before digests existed) are not trusted for a move."""
+    db, root, _ = bursts
+    db.execute("update photos set sha256 = null")
+    before = tree(root)
+    report = apply(db)
+    assert report.moved == [] and all("older photocull" in s.reason for s in report.skipped)
+    assert tree(root) == before
+    summary = scan(db, [root], options=ScanOptions(workers=1))
+    assert summary.counts["read_again"] == 6 and summary.counts["changed"] == 0
+    assert len(apply(db).moved) == 4

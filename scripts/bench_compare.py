@@ -1,0 +1,74 @@
+"""Compare the scan speed of two photocull source trees on the same photos, interleaved and repeated.
+
+Machines are noisy, so a before/after figure is only worth reporting as a ratio within one run:
+each repeat scans the folder cold (fresh database) with the old tree, then with the new one, in
+alternating order, and the script prints every time, the medians and new ÷ old.
+
+    git worktree add /tmp/old <commit>
+    python scripts/bench_scan.py --photos 720 --workdir /tmp/bench      # makes /tmp/bench/photos
+    python scripts/bench_compare.py --old /tmp/old --photos /tmp/bench/photos --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def scan_once(tree: Path, photos: Path, models: bool, work: Path) -> float:
+    """Seconds for one cold ``photocull scan`` run with ``tree`` first on the import path."""
+    db = work / "compare.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "photocull", "--db", str(db), "scan", str(photos), "--json"]
+    if not models:
+        cmd.append("--no-models")
+    env = dict(os.environ, PYTHONPATH=str(tree), PHOTOCULL_HOME=str(work / "home"))
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"scan with {tree} failed:\n{proc.stderr[-2000:]}")
+    return seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--old", type=Path, required=True, help="the source tree to compare against (a git worktree)")
+    ap.add_argument("--new", type=Path, default=REPO, help="the source tree under test (default: this checkout)")
+    ap.add_argument("--photos", type=Path, required=True, help="a folder of photos (bench_scan.py --workdir makes one)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-models", action="store_true", help="only the hash-only scan")
+    args = ap.parse_args()
+    n = sum(1 for p in args.photos.iterdir() if p.is_file())
+    work = Path(tempfile.mkdtemp(prefix="photocull-compare-"))
+    report: dict = {"photos": n, "repeats": args.repeats}
+    for models in ([False] if args.no_models else [False, True]):
+        key = "with_models" if models else "no_models"
+        times: dict[str, list[float]] = {"old": [], "new": []}
+        for r in range(args.repeats):
+            order = ("old", "new") if r % 2 == 0 else ("new", "old")
+            for which in order:
+                times[which].append(scan_once(getattr(args, which).resolve(), args.photos, models, work))
+        old, new = statistics.median(times["old"]), statistics.median(times["new"])
+        report[key] = {
+            "old_seconds": [round(t, 2) for t in times["old"]],
+            "new_seconds": [round(t, 2) for t in times["new"]],
+            "old_photos_per_s_median": round(n / old, 1),
+            "new_photos_per_s_median": round(n / new, 1),
+            "new_to_old_speed": round(old / new, 3),
+        }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
