@@ -166,7 +166,11 @@ def _move_file(src: str, dst: str, sha256: str) -> None:
     """
     if os.path.lexists(dst):
         raise FileExistsError(errno.EEXIST, "something already exists there", dst)
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    try:
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise OSError(exc.errno, "a file is in the way of the holding folder; move it away and run apply again",
+                      exc.filename) from None
     try:
         os.rename(src, dst)
         return
