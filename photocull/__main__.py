@@ -1,3 +1,3 @@
-from .cli import main
+from photocull.cli.main import main
 
 main()

@@ -51,7 +51,7 @@ def make(case: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 
 def run_case(case: str, n: int) -> dict:
-    from photocull.grouping import group
+    from photocull.groups.cluster import group
 
     ph, dh, times, embeddings = make(case, n)
     hwm_before = _hwm_mb()

@@ -29,8 +29,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from photocull.reading import DRAFT_SIZE  # noqa: E402
-from photocull.synthetic import exif_bytes  # noqa: E402
+from photocull.scan.read import DRAFT_SIZE  # noqa: E402
+from synthetic import exif_bytes  # noqa: E402
 
 
 def make_photo(args: tuple[Path, Path, int]) -> None:
@@ -157,7 +157,7 @@ def main() -> None:
     report[f"unchanged_rescan_{args.rescan_photos}_seconds_process"] = round(seconds, 2)
     report[f"unchanged_rescan_{args.rescan_photos}_seconds_pipeline"] = summary["seconds"]
 
-    from photocull.grouping import group
+    from photocull.groups.cluster import group
 
     rng = np.random.default_rng(0)
     n = args.group_photos

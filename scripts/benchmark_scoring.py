@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from photocull.scoring import Scorer  # noqa: E402
+from photocull.mood.scoring import Scorer  # noqa: E402
 
 
 def main() -> None:

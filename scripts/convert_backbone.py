@@ -33,8 +33,8 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from photocull.backbone import CLASSES_FILE, WEIGHTS_FILE, build_mobilenet_v2  # noqa: E402
-from photocull.modelinput import to_model_input  # noqa: E402
+from photocull.mood.backbone import CLASSES_FILE, WEIGHTS_FILE, build_mobilenet_v2  # noqa: E402
+from photocull.scan.model_input import to_model_input  # noqa: E402
 
 PTH_NAME = "mobilenet_v2-b0353104.pth"
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)

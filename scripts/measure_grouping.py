@@ -22,12 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from photocull.database import open_db  # noqa: E402
-from photocull.grouping import GroupingOptions, group  # noqa: E402
-from photocull.regroup import load_embeddings  # noqa: E402
-from photocull.scan import ScanOptions, scan  # noqa: E402
-from photocull.scoring import Scorer  # noqa: E402
-from photocull.synthetic import build_library, sample_photos, save_photo, variant  # noqa: E402
+from photocull.store.database import open_db  # noqa: E402
+from photocull.groups.cluster import GroupingOptions, group  # noqa: E402
+from photocull.groups.rebuild import load_embeddings  # noqa: E402
+from photocull.pipeline import ScanOptions, scan  # noqa: E402
+from photocull.mood.scoring import Scorer  # noqa: E402
+from synthetic import build_library, sample_photos, save_photo, variant  # noqa: E402
 
 
 def hard_bursts(root: Path) -> list[set[str]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from photocull.training import HEADS, VALENCE, ExtraData, train_head, write_card  # noqa: E402
+from photocull.mood.training import HEADS, VALENCE, ExtraData, train_head, write_card  # noqa: E402
 
 SPLITS = REPO / "scripts" / "splits"
 

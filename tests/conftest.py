@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from photocull.database import open_db
-from photocull.synthetic import Library, build_library
+# Fixture builders live with the scripts that share them (they need scikit-image, a test extra).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+
+from photocull.store.database import open_db
+from synthetic import Library, build_library
 
 
 @pytest.fixture(autouse=True)

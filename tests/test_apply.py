@@ -13,13 +13,13 @@ import send2trash.plat_other
 from PIL import Image
 from skimage import data
 
-from photocull import apply as apply_mod
-from photocull.apply import apply, plan, undo
-from photocull.database import open_db
-from photocull.errors import PhotocullError
-from photocull.paths import HOLDING_FOLDER
-from photocull.scan import ScanOptions, scan
-from photocull.synthetic import save_photo
+from photocull.decide import apply as apply_mod
+from photocull.decide.apply import apply, plan, undo
+from photocull.store.database import open_db
+from photocull.base.errors import PhotocullError
+from photocull.base.paths import HOLDING_FOLDER
+from photocull.pipeline import ScanOptions, scan
+from synthetic import save_photo
 
 NAMES = {
     "suggested": "DCIM/Camera/IMG_0001.jpg",  # suggestion discard → moved

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from photocull.backbone import INPUT_SIZE, LAST_CONV_LAYER, imagenet_labels, load_backbone, load_imagenet_classifier
-from photocull.modelinput import to_model_input
+from photocull.mood.backbone import INPUT_SIZE, LAST_CONV_LAYER, imagenet_labels, load_backbone, load_imagenet_classifier
+from photocull.scan.model_input import to_model_input
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from photocull.cli import cli
-from photocull.database import open_db
-from photocull.scan import ScanOptions, scan
+from photocull.cli.main import cli
+from photocull.store.database import open_db
+from photocull.pipeline import ScanOptions, scan
 
 
 def run(*args: str, db: Path | None = None):
@@ -86,7 +86,7 @@ def test_bad_database_is_a_message_not_a_traceback(tmp_path):
 def test_help_review_export_start_fast_without_tensorflow(tmp_path, proc_env):
     env = proc_env
     code = (
-        "import sys, time; t = time.perf_counter(); from photocull.cli import cli; "
+        "import sys, time; t = time.perf_counter(); from photocull.cli.main import cli; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; print(time.perf_counter() - t)"
     )
     assert float(subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout) < 1.0

@@ -13,15 +13,15 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from photocull import explain
-from photocull.backbone import EMBEDDING_LAYER
-from photocull.errors import PhotocullError
-from photocull.explain import Explainer, explain_image
-from photocull.modelfiles import models_dir
-from photocull.modelinput import to_model_input
-from photocull.scoring import load_classifier
-from photocull.synthetic import save_photo
-from photocull.training import HEADS
+from photocull.report import explain
+from photocull.mood.backbone import EMBEDDING_LAYER
+from photocull.base.errors import PhotocullError
+from photocull.report.explain import Explainer, explain_image
+from photocull.mood.files import models_dir
+from photocull.scan.model_input import to_model_input
+from photocull.mood.scoring import load_classifier
+from synthetic import save_photo
+from photocull.mood.training import HEADS
 
 
 def _cornered(photo: np.ndarray, size: int = 448) -> Image.Image:
@@ -183,7 +183,7 @@ def test_emotion_model_explains_its_top_class_on_the_photo(cornered):
 def test_cli_explains_a_photo_and_a_group(chelsea, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from photocull.cli import cli
+    from photocull.cli.main import cli
 
     monkeypatch.chdir(tmp_path)
     photo = save_photo(chelsea, tmp_path / "cat.jpg")

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from photocull.database import open_db
-from photocull.html_report import render_contact_sheet
-from photocull.scan import ScanOptions, scan
-from photocull.synthetic import save_photo, variant
+from photocull.store.database import open_db
+from photocull.report.sheet import render_contact_sheet
+from photocull.pipeline import ScanOptions, scan
+from synthetic import save_photo, variant
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 CHROMIUM = "/usr/bin/chromium"

@@ -17,7 +17,7 @@ def test_tests_package_is_the_repos_own():
 
 
 def test_models_ship_with_the_package():
-    from photocull.modelfiles import model_path
+    from photocull.mood.files import model_path
 
     for name in (
         "mobilenet_v2_imagenet.weights.h5", "imagenet_classes.json", "LICENSE-torchvision.txt", "mobilenet_v2.md",

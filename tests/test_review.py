@@ -7,10 +7,10 @@ import json
 from click.testing import CliRunner
 from rich.console import Console
 
-from photocull.cli import cli
-from photocull.groups import load_groups
-from photocull.interactive import parse_choice, run_interactive
-from photocull.scan import ScanOptions, scan
+from photocull.cli.main import cli
+from photocull.groups.load import load_groups
+from photocull.report.interactive import parse_choice, run_interactive
+from photocull.pipeline import ScanOptions, scan
 
 
 def keys(*chars: str):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from photocull.grouping import GroupingOptions
-from photocull.scan import ScanOptions, scan
-from photocull.synthetic import save_photo
+from photocull.groups.cluster import GroupingOptions
+from photocull.pipeline import ScanOptions, scan
+from synthetic import save_photo
 
 
 def rel_groups(db, root: Path) -> list[set[str]]:
@@ -155,7 +155,7 @@ def _groups_by_id(db) -> dict[int, set[int]]:
 
 def test_no_chain_merging(tmp_path, db):
     """A~B and B~C must not pull in a C that is far from A."""
-    from photocull.grouping import group
+    from photocull.groups.cluster import group
 
     a = 0
     b = (1 << 8) - 1  # 8 bits from a
@@ -165,7 +165,7 @@ def test_no_chain_merging(tmp_path, db):
 
 
 def test_burst_time_loosens_and_distance_tightens(db):
-    from photocull.grouping import group
+    from photocull.groups.cluster import group
 
     a, b = 0, (1 << 12) - 1  # 12 bits apart: too far without time evidence, fine within a burst
     opts = GroupingOptions()
@@ -179,7 +179,7 @@ def test_burst_time_loosens_and_distance_tightens(db):
 def test_hamming_pairs_match_brute_force():
     import numpy as np
 
-    from photocull.grouping import hamming_pairs
+    from photocull.groups.cluster import hamming_pairs
 
     rng = np.random.default_rng(1)
     base = rng.integers(0, 2**63, size=40, dtype=np.uint64)
@@ -198,7 +198,7 @@ def test_hamming_pairs_match_brute_force():
 
 
 def test_missing_root_is_a_clear_error(tmp_path, db):
-    from photocull.errors import PhotocullError
+    from photocull.base.errors import PhotocullError
 
     with pytest.raises(PhotocullError, match="not a folder"):
         scan(db, [tmp_path / "nope"])

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from photocull.cli import cli
-from photocull.scan import ScanOptions, scan
-from photocull.export import EMOTIONS, photo_records
+from photocull.cli.main import cli
+from photocull.pipeline import ScanOptions, scan
+from photocull.store.export import EMOTIONS, photo_records
 
 
 @pytest.fixture(scope="module")
 def scorer():
-    from photocull.scoring import Scorer
+    from photocull.mood.scoring import Scorer
 
     return Scorer.load()
 
@@ -77,7 +77,7 @@ def test_cli_scan_with_models_and_models_list(library, tmp_path):
 
 
 def test_unchanged_rescan_never_loads_tensorflow(library, db, scorer):
-    from photocull.deferred_scorer import DeferredScorer
+    from photocull.mood.deferred import DeferredScorer
 
     scan(db, [library.root], scorer=scorer, options=ScanOptions(workers=1))
     deferred = DeferredScorer()

@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from photocull.backbone import LAST_CONV_LAYER
-from photocull.modelinput import to_model_input
-from photocull.scoring import Scorer, load_classifier
-from photocull.training import EMOTIONS
+from photocull.mood.backbone import LAST_CONV_LAYER
+from photocull.scan.model_input import to_model_input
+from photocull.mood.scoring import Scorer, load_classifier
+from photocull.mood.training import EMOTIONS
 
 
 @pytest.fixture(scope="module")

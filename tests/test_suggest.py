@@ -8,11 +8,11 @@ import json
 import pytest
 from PIL import Image
 
-from photocull.config import DEFAULTS, load_config
-from photocull.errors import PhotocullError
-from photocull.scan import ScanOptions, scan
-from photocull.suggest import suggest_all
-from photocull.synthetic import blur, sample_photos, save_photo, variant
+from photocull.decide.config import DEFAULTS, load_config
+from photocull.base.errors import PhotocullError
+from photocull.pipeline import ScanOptions, scan
+from photocull.decide.suggest import suggest_all
+from synthetic import blur, sample_photos, save_photo, variant
 
 
 def rows(db) -> dict[str, dict]:

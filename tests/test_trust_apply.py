@@ -19,14 +19,14 @@ from click.testing import CliRunner
 from PIL import Image
 from skimage import data
 
-from photocull.apply import apply, undo
-from photocull.cli import cli
-from photocull.database import open_db
-from photocull.decisions import set_decisions
-from photocull.errors import PhotocullError
-from photocull.paths import HOLDING_FOLDER
-from photocull.scan import ScanOptions, scan
-from photocull.synthetic import save_photo, variant
+from photocull.decide.apply import apply, undo
+from photocull.cli.main import cli
+from photocull.store.database import open_db
+from photocull.decide.decisions import set_decisions
+from photocull.base.errors import PhotocullError
+from photocull.base.paths import HOLDING_FOLDER
+from photocull.pipeline import ScanOptions, scan
+from synthetic import save_photo, variant
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -196,7 +196,7 @@ def test_journal_full_after_some_moves(bursts, monkeypatch):
     """The disk fills after two files were moved: they stay undoable, the rest stay in place."""
     db, root, _ = bursts
     before = tree(root)
-    from photocull import apply as apply_mod
+    from photocull.decide import apply as apply_mod
 
     real = apply_mod._journal
     calls = []
@@ -222,7 +222,7 @@ def test_kill_9_in_the_middle_of_a_move_then_undo(bursts, proc_env):
     db, root, db_path = bursts
     before = tree(root)
     code = (
-        "import os, signal, sys; from photocull import apply as a; from photocull.database import open_db\n"
+        "import os, signal, sys; from photocull.decide import apply as a; from photocull.store.database import open_db\n"
         "real = a._move_file; n = [0]\n"
         "def move(src, dst, sha):\n"
         "    real(src, dst, sha); n[0] += 1\n"

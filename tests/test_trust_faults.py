@@ -21,11 +21,12 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
-from photocull import atomic, store
-from photocull.cli import cli
-from photocull.database import open_db
-from photocull.errors import PhotocullError
-from photocull.scan import ScanOptions, scan
+from photocull.base import atomic
+from photocull.store import photos as store
+from photocull.cli.main import cli
+from photocull.store.database import open_db
+from photocull.base.errors import PhotocullError
+from photocull.pipeline import ScanOptions, scan
 
 
 def cli_run(db: Path, *args: str, input: str | None = None):
@@ -233,7 +234,7 @@ def test_interactive_review_with_no_terminal_at_all(library, tmp_path, proc_env,
 
 
 def test_a_bug_is_one_line_and_a_crash_report_not_a_traceback(library, tmp_path, monkeypatch):
-    from photocull import export
+    from photocull.store import export
 
     def broken(db):
         raise RuntimeError("a bug")
@@ -258,7 +259,7 @@ def test_workers_exit_when_their_parent_is_gone(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(
         "import multiprocessing as mp, sys, time\n"
-        "from photocull.worker import start_worker\n"
+        "from photocull.scan.worker import start_worker\n"
         "def idle():\n"
         "    start_worker()\n"
         "    time.sleep(60)\n"

@@ -22,18 +22,18 @@ from click.testing import CliRunner
 from PIL import Image
 from skimage import data
 
-from photocull import scan as scan_mod
-from photocull import worker as worker_mod
-from photocull.apply import apply
-from photocull.cli import cli
-from photocull.database import open_db
-from photocull.decisions import set_decisions
-from photocull.errors import PhotocullError
-from photocull.grouping import group
-from photocull.html_report import render_contact_sheet
-from photocull.reading import UnreadablePhoto, read_preview
-from photocull.scan import ScanOptions, scan
-from photocull.synthetic import save_photo, variant
+from photocull import pipeline as scan_mod
+from photocull.scan import worker as worker_mod
+from photocull.decide.apply import apply
+from photocull.cli.main import cli
+from photocull.store.database import open_db
+from photocull.decide.decisions import set_decisions
+from photocull.base.errors import PhotocullError
+from photocull.groups.cluster import group
+from photocull.report.sheet import render_contact_sheet
+from photocull.scan.read import UnreadablePhoto, read_preview
+from photocull.pipeline import ScanOptions, scan
+from synthetic import save_photo, variant
 
 BAD_NAME = b"bad\xff name.jpg"  # not UTF-8: a name a camera card or an old archive can hold
 
@@ -274,7 +274,7 @@ def test_huge_one_bit_png_decodes_within_a_memory_bound(tmp_path):
     path = tmp_path / "bomb-1bit.png"
     Image.new("1", (14000, 14000), 1).save(path, optimize=False)
     code = (  # VmHWM: this process's own peak (ru_maxrss would count the forking parent's pages too)
-        "import re, sys; from photocull.reading import read_preview; p = read_preview(sys.argv[1]); "
+        "import re, sys; from photocull.scan.read import read_preview; p = read_preview(sys.argv[1]); "
         "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
         "print(p.image.size, p.width, int(hwm) // 1024)"
     )

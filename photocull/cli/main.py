@@ -1,0 +1,334 @@
+"""The ``photocull`` command: a thin click layer over the library.
+
+Heavy imports (TensorFlow, the models) happen inside the commands that need them, so ``--help``,
+``review`` and ``export`` start fast.
+
+Exit codes, the same for every command: 0 all done; 1 any failure, partial or total, or a refusal
+(the message says which file and what to do); 2 a usage error; 130 interrupted (Ctrl-C or SIGTERM;
+what was finished is saved).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import traceback
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from photocull import __version__
+from photocull.cli.models import models as models_group
+from photocull.base.errors import PhotocullError
+from photocull.base.names import json_text, shown
+
+stderr = Console(stderr=True)
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+def _stdout_console() -> Console:
+    """Tables piped to a file or another program are not squeezed to 80 columns."""
+    return Console() if sys.stdout.isatty() else Console(width=220)
+
+
+class _Group(click.Group):
+    """Every outcome becomes a message and a documented exit code, never a bare traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PhotocullError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            stderr.print("interrupted; what was finished is saved")
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, keep the details in a file
+            raise click.ClickException(_crash_report(exc)) from None
+
+
+def _crash_report(exc: Exception) -> str:
+    """Write the traceback of an unexpected error to the user directory; the line says where."""
+    from photocull.base.paths import user_dir
+
+    detail = "".join(traceback.format_exception(exc))
+    try:
+        folder = user_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        report = folder / f"crash-{dt.datetime.now():%Y%m%d-%H%M%S}.txt"
+        report.write_text(" ".join(sys.argv) + "\n\n" + detail, encoding="utf-8", errors="backslashreplace")
+        where = f"the details are in {report}"
+    except OSError:
+        where = "the details follow:\n" + detail
+    return (
+        f"internal error ({type(exc).__name__}: {shown(str(exc))}); this is a bug in photocull, nothing was "
+        f"lost. Please report it; {where}"
+    )
+
+
+def _said(message: str, path: str | Path) -> Text:
+    """A message naming a user's file, never read as rich markup (file names may hold "[")."""
+    return Text(f"{message} {shown(str(path))}")
+
+
+def _db(ctx: click.Context):
+    from photocull.store.database import open_db
+
+    return open_db(ctx.obj["db_path"])
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="photocull")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="PHOTOCULL_DB",
+    help="SQLite database to use (default: photocull.db in the user data directory; env PHOTOCULL_DB).",
+)
+@click.pass_context
+def cli(ctx: click.Context, db_path: Path | None) -> None:
+    """Curate a photo library: find near-duplicates, score photos, suggest what to keep."""
+    ctx.obj = {"db_path": db_path}
+
+
+@cli.command()
+@click.argument("roots", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--no-models", is_flag=True, help="Fast hash-only scan: skip the happy/sad and emotion models.")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Decoding processes.")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True, help="Photos per write/scoring batch.")
+@click.option("--phash-threshold", type=click.IntRange(0, 32), help="Max pHash distance for a near-duplicate pair (no time evidence).")
+@click.option("--burst-threshold", type=click.IntRange(0, 32), help="Max pHash distance for frames taken within --burst-seconds.")
+@click.option("--burst-seconds", type=click.FloatRange(0), help="Frames closer than this in EXIF time count as a burst.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def scan(ctx, roots, no_models, workers, batch_size, phash_threshold, burst_threshold, burst_seconds, as_json) -> None:
+    """Scan ROOTS for photos, score them and group near-duplicates.
+
+    A rescan re-reads only new or changed files. Ctrl-C stops cleanly; run again to resume.
+    """
+    from photocull.groups.cluster import GroupingOptions
+    from photocull.report.terminal import RichProgress, summary_table
+    from photocull.pipeline import ScanOptions
+    from photocull.pipeline import scan as run_scan
+
+    grouping = GroupingOptions()
+    if phash_threshold is not None:
+        grouping.phash_threshold = phash_threshold
+    if burst_threshold is not None:
+        grouping.burst_phash_threshold = burst_threshold
+    if burst_seconds is not None:
+        grouping.burst_seconds = burst_seconds
+    db = _db(ctx)
+    scorer = None
+    if not no_models:
+        from photocull.mood.deferred import DeferredScorer
+
+        scorer = DeferredScorer()
+    with RichProgress(stderr) as progress:
+        summary = run_scan(db, roots, scorer=scorer, options=ScanOptions(workers, batch_size, grouping), progress=progress)
+    if as_json:
+        click.echo(json_text(summary.as_dict(), indent=2))
+    else:
+        stderr.print(summary_table(summary))
+    if summary.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON.")
+@click.option("--all", "show_all", is_flag=True, help="Show every group, also those you have decided.")
+@click.option("--limit", type=click.IntRange(1), help="Show at most this many groups.")
+@click.option("--group", "group_id", type=int, help="Show one group.")
+@click.option("--interactive", "-i", is_flag=True, help="Decide group by group with single keys.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a self-contained HTML contact sheet.")
+@click.pass_context
+def review(ctx, as_json, show_all, limit, group_id, interactive, html_path) -> None:
+    """Show near-duplicate groups (largest first) with suggestions, reasons and scores.
+
+    By default only groups that still need a decision are listed.
+    """
+    from photocull.groups.load import load_groups, load_review_singles
+
+    db = _db(ctx)
+    console = _stdout_console()
+    if html_path:
+        from photocull.report.sheet import render_contact_sheet
+        from photocull.report.terminal import RichProgress
+
+        with RichProgress(stderr, "contact sheet") as progress:
+            out = render_contact_sheet(db, html_path, progress)
+        stderr.print(_said("wrote", out))
+        return
+    if interactive:
+        from photocull.report.interactive import piped_input, run_interactive
+
+        if sys.stdin.isatty():
+            done = run_interactive(db, console)
+        else:  # no terminal (a script, a pipe): keys come from standard input
+            done = run_interactive(db, console, *piped_input(sys.stdin))
+        console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in done.items()))
+        return
+    from photocull.report.interactive import needs_decision
+
+    groups = [g for g in load_groups(db, group_id) if show_all or group_id is not None or needs_decision(g)][:limit]
+    junk = [] if group_id is not None else load_review_singles(db)
+    if as_json:
+        payload = {"groups": [{"group": g.id, "members": g.members} for g in groups], "review": junk}
+        click.echo(json_text(payload, indent=2, default=str))
+        return
+    if not groups and not junk:
+        console.print("Nothing to review. Run [bold]photocull scan FOLDER[/] first, or use --all to see decided groups.")
+        return
+    from photocull.report.terminal import group_table, singles_table
+
+    for g in groups:
+        console.print(group_table(g))
+    if junk:
+        console.print(singles_table(junk))
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), help="Write to FILE instead of stdout.")
+@click.option("--errors", "errors_only", is_flag=True, help="List the files that could not be read instead of photos.")
+@click.option("--xmp", is_flag=True, help="Write/merge XMP sidecars (IMG_1.jpg.xmp) with rating and label instead.")
+@click.option("--keep-rating", type=click.IntRange(0, 5), help="With --xmp: star rating for kept photos (default: leave as is).")
+@click.option("--xmp-naming", type=click.Choice(["full", "stem"]), default="full", show_default=True, help="With --xmp: IMG_1.jpg.xmp (darktable, digiKam) or IMG_1.xmp.")
+@click.pass_context
+def export(ctx, fmt, output, errors_only, xmp, keep_rating, xmp_naming) -> None:
+    """Export one record per photo (or per unreadable file) as JSON or CSV, or XMP sidecars."""
+    from photocull.base.atomic import atomic_write, check_output_folder
+    from photocull.store.export import error_records, photo_records, to_csv, to_json
+
+    if output:
+        check_output_folder(output)
+    db = _db(ctx)
+    if xmp:
+        from photocull.decide.xmp import write_sidecars
+
+        report = write_sidecars(db, keep_rating=keep_rating, naming=xmp_naming)
+        stderr.print(
+            f"sidecars: {len(report.created)} created, {len(report.updated)} updated, "
+            f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped"
+        )
+        for path, why in report.skipped:
+            stderr.print(f"  skipped {shown(path)}: {why}", markup=False)
+        if report.skipped:
+            sys.exit(EXIT_FAILURE)
+        return
+    records = error_records(db) if errors_only else photo_records(db)
+    text = to_json(records) if fmt == "json" else to_csv(records, ("path", "error")) if errors_only else to_csv(records)
+    data = text.encode("utf-8", "surrogateescape")  # CSV keeps a non-UTF-8 name's bytes; JSON has none left
+    if output:
+        atomic_write(output, lambda f: f.write(data))
+        stderr.print(_said("wrote", output))
+    else:
+        click.echo(data, nl=False)
+
+
+@cli.command(name="apply")
+@click.option("--trash", is_flag=True, help="Send discarded photos to the system trash instead of the holding folder.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def apply_cmd(ctx, trash, dry_run, yes, as_json) -> None:
+    """Move discarded photos (your decision, else the suggestion) out of the library.
+
+    By default they go to _photocull_discarded/ inside their scanned folder, mirroring their
+    relative paths. Every move is journaled; `photocull undo` puts them back. Nothing is deleted.
+    """
+    from photocull.decide.apply import apply, plan
+    from photocull.report.terminal import RichProgress, apply_report
+
+    db = _db(ctx)
+    if not dry_run and not yes:
+        planned = plan(db, trash=trash)
+        if not planned:
+            stderr.print("Nothing to discard.")
+            return
+        where = "the system trash" if trash else "the _photocull_discarded folder of each scanned root"
+        click.confirm(f"Move {len(planned)} photos to {where}?", abort=True, err=True)
+    with RichProgress(stderr, "moving") as progress:
+        report = apply(db, trash=trash, dry_run=dry_run, progress=None if dry_run else progress)
+    if as_json:
+        click.echo(json_text(report.as_dict(), indent=2))
+    else:
+        _stdout_console().print(apply_report(report))
+        if report.skipped:
+            stderr.print(f"{len(report.skipped)} photos left in place on purpose (see the table for why).")
+        if report.failed:
+            stderr.print(f"[bold red]{len(report.failed)} moves failed[/] (see the table for why); they are still in place.")
+        if report.apply_id:
+            state = "stopped early" if report.interrupted else "done"
+            stderr.print(f"apply {report.apply_id} {state}: {len(report.moved)} moved. `photocull undo` reverses it.")
+        elif not dry_run:
+            stderr.print("Nothing was moved.")
+    if report.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    if report.failed or report.skipped:
+        sys.exit(EXIT_FAILURE)
+
+
+@cli.command()
+@click.argument("apply_id", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def undo(ctx, apply_id, as_json) -> None:
+    """Put back every photo moved by the last apply (or by APPLY_ID)."""
+    from photocull.decide.apply import undo as run_undo
+
+    report = run_undo(_db(ctx), apply_id)
+    if as_json:
+        click.echo(json_text(report.as_dict(), indent=2))
+    else:
+        stderr.print(f"apply {report.apply_id}: {report.status}; {len(report.restored)} photos restored")
+        for note in report.problems:
+            stderr.print(f"  {shown(note.path)}: {note.reason}", markup=False)
+    if report.problems:
+        sys.exit(EXIT_FAILURE)
+
+
+@cli.command()
+@click.argument("photo", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--group", "group_id", type=int, help="Explain every member of near-duplicate group N side by side.")
+@click.option("--model", type=click.Choice(["happy-sad", "emotion"]), default="happy-sad", show_default=True)
+@click.option("--class", "class_name", help="Class to explain (default: the model's top class).")
+@click.option("--method", type=click.Choice(["gradcam++", "gradcam", "saliency", "scorecam"]), default="gradcam++", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="PNG to write (default: <photo>.explain.png here).")
+@click.option("--open", "open_after", is_flag=True, help="Open the PNG when it is written.")
+@click.pass_context
+def explain(ctx, photo, group_id, model, class_name, method, output, open_after) -> None:
+    """Show why a model scored PHOTO as it did: a saliency map over the photo, with every class's score."""
+    if (photo is None) == (group_id is None):
+        raise click.UsageError("give either a PHOTO or --group N")
+    if output:
+        from photocull.base.atomic import check_output_folder
+
+        check_output_folder(output)
+    from photocull.report.explain import explain_group_to_file, explain_to_file, record_explanation
+
+    db = _db(ctx)
+    with stderr.status("explaining…"):
+        if group_id is not None:
+            _, out = explain_group_to_file(db, group_id, output, model=model, class_name=class_name, method=method)
+        else:
+            explanation, out = explain_to_file(photo, output, model=model, class_name=class_name, method=method)
+            row = db.execute("select id from photos where path = ?", [str(photo.resolve())]).fetchone()
+            if row:
+                record_explanation(db, row[0], out, explanation)
+    click.echo(shown(str(out)))
+    if open_after:
+        click.launch(str(out))
+
+
+cli.add_command(models_group)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,192 @@
+"""`photocull models ...`: list, train and evaluate the mood heads.
+
+TensorFlow is imported inside the commands only, so loading the CLI stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from photocull.mood.files import models_dir
+from photocull.mood.training import HEADS, VALENCE
+
+console = Console()
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None or value != value else f"{value:.3f}"
+
+
+@contextmanager
+def _embedding_progress(total: int) -> Iterator:
+    """A progress bar fed by the embedding loop (cached variants finish instantly)."""
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("embedding photos", total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Turn expected failures (missing files, bad labels) into one-line CLI errors."""
+    try:
+        yield
+    except (FileNotFoundError, ValueError, KeyError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group(name="models")
+def models() -> None:
+    """Inspect, train and evaluate the mood models."""
+
+
+@models.command(name="list")
+def list_models() -> None:
+    """Installed heads with their classes and the test metrics from their cards."""
+    folder = models_dir()
+    table = Table(title=f"models in {folder}")
+    for column in ("name", "version", "test n", "accuracy", "bal. acc.", "macro-F1", "ROC-AUC", "ECE"):
+        table.add_column(column)
+    classes = []
+    for spec in HEADS.values():
+        card_path, head_path = folder / spec.card_file, folder / spec.head_file
+        if not (card_path.exists() and head_path.exists()):
+            table.add_row(spec.name, "not installed", *["–"] * 6)
+            continue
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        t = card.get("test_metrics", {})
+        table.add_row(spec.name, card.get("version", "?"), str(t.get("n", "–")), _fmt(t.get("accuracy")),
+                      _fmt(t.get("balanced_accuracy")), _fmt(t.get("macro_f1")), _fmt(t.get("roc_auc")),
+                      _fmt(t.get("ece")))
+        classes.append(f"{spec.name} classes (output order): {', '.join(card.get('classes', []))}")
+    console.print(table)
+    for line in classes:
+        console.print(line)
+    backbone = folder / "mobilenet_v2_imagenet.weights.h5"
+    state = "installed" if backbone.exists() else "MISSING"
+    console.print(f"backbone: MobileNetV2 (torchvision ImageNet weights, BSD-3), {state}: {backbone}")
+
+
+def _default_cache() -> Path:
+    from platformdirs import user_cache_path
+
+    return user_cache_path("photocull") / "embeddings"
+
+
+@models.command(name="train")
+@click.argument("name", type=click.Choice(sorted(HEADS)))
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="folder with one subfolder per class (and optionally MANIFEST.csv)")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("photocull-models"),
+              show_default=True, help="where the head and its card are written")
+@click.option("--split-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="train/val/test split JSON; created if missing [default: OUT/splits/<data folder>.json]")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="embedding cache folder [default: the user cache folder]")
+def train(name: str, data_dir: Path, out_dir: Path, split_file: Path | None, cache_dir: Path | None) -> None:
+    """Train head NAME on a labelled folder; selects and calibrates on validation, reports test."""
+    _quiet_tensorflow()
+    from photocull.mood.training import read_dataset, train_head, write_card
+
+    spec = HEADS[name]
+    split_file = split_file or out_dir / "splits" / f"{data_dir.name}.json"
+    with _clear_errors():
+        samples = read_dataset(data_dir)
+        if not samples:
+            raise click.ClickException(f"no images found in class subfolders of {data_dir}")
+        missing = sorted(set(spec.classes) - {s.label for s in samples})
+        if missing:
+            raise click.ClickException(f"{data_dir} has no images for classes {', '.join(missing)} of {name}")
+        total = len(samples) + 0.7 * len(samples) * spec.augment_copies
+        with _embedding_progress(int(total)) as advance:
+            report = train_head(spec, data_dir, split_file, cache_dir or _default_cache(), progress=advance,
+                                log=console.print)
+        card = write_card(spec, report, data_dir, split_file, out_dir,
+                          [f"photocull models train {name} --data {data_dir} --out {out_dir}"])
+    _print_metrics(f"{name}: test split ({report.test['n']} photos)", report.test, spec.classes)
+    console.print(f"wrote {out_dir / spec.head_file} and {card}; use it with PHOTOCULL_MODELS={out_dir}")
+
+
+@models.command(name="evaluate")
+@click.argument("name", type=click.Choice(sorted(HEADS)))
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="labelled folder (one subfolder per class); FI-style emotion folders are folded for happy-sad")
+@click.option("--split-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="evaluate only the test files listed in this split JSON (default: every image)")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="embedding cache folder [default: the user cache folder]")
+def evaluate_cmd(name: str, data_dir: Path, split_file: Path | None, cache_dir: Path | None) -> None:
+    """Measure installed head NAME on any labelled folder."""
+    _quiet_tensorflow()
+    import keras
+
+    from photocull.mood.backbone import load_backbone
+    from photocull.mood.evaluation import evaluate
+    from photocull.mood.files import model_path
+    from photocull.mood.training import embed_samples, load_split, read_dataset
+
+    spec = HEADS[name]
+    with _clear_errors():
+        samples = read_dataset(data_dir)
+        if split_file:
+            samples = load_split(split_file, samples)["test"]
+        if not samples:
+            raise click.ClickException(f"no labelled images found in {data_dir}")
+        labels = {s.label for s in samples}
+        label_map = VALENCE if name == "happy-sad" and labels <= set(VALENCE) else None
+        head = keras.models.load_model(model_path(spec.head_file), compile=False)
+        with _embedding_progress(len(samples)) as advance:
+            data = embed_samples(load_backbone(), data_dir, samples, spec.classes, 1,
+                                 cache_dir or _default_cache(), label_map, advance)
+        probs = head.predict(data.x[0], batch_size=256, verbose=0)
+        metrics = evaluate(data.y, probs, spec.classes, data.sources)
+    scope = f"test files of {split_file.name}" if split_file else "all images"
+    folded = " (FI emotions folded to valence)" if label_map else ""
+    _print_metrics(f"{name} on {data_dir} ({scope}, {metrics['n']} photos){folded}", metrics, spec.classes)
+
+
+def _print_metrics(title: str, m: dict, classes: tuple[str, ...]) -> None:
+    """Summary, per-class, confusion matrix and per-source tables."""
+    summary = Table(title=title)
+    keys = ["n", "accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "ece"]
+    keys = [k for k in keys if k in m]
+    for k in keys:
+        summary.add_column(k.replace("_", " "))
+    summary.add_row(*[str(m[k]) if k == "n" else _fmt(m[k]) for k in keys])
+    console.print(summary)
+
+    per_class = Table(title="per class")
+    for column in ("class", "precision", "recall", "F1", "support"):
+        per_class.add_column(column)
+    for c in classes:
+        pc = m["per_class"][c]
+        per_class.add_row(c, _fmt(pc["precision"]), _fmt(pc["recall"]), _fmt(pc["f1"]), str(pc["support"]))
+    console.print(per_class)
+
+    cm = Table(title="confusion matrix (rows: true, columns: predicted)")
+    cm.add_column("")
+    for c in classes:
+        cm.add_column(c[:8])
+    for c, row in zip(classes, m["confusion_matrix"]["counts"]):
+        cm.add_row(c, *[str(v) for v in row])
+    console.print(cm)
+
+    if len(m.get("per_source", {})) > 1:
+        sources = Table(title="per source")
+        for column in ("source", *keys):
+            sources.add_column(column.replace("_", " "))
+        for src, sm in m["per_source"].items():
+            sources.add_row(src, *[str(sm[k]) if k == "n" else _fmt(sm.get(k)) for k in keys])
+        console.print(sources)

@@ -1,0 +1,527 @@
+"""Carrying out discard decisions safely, and reversing them exactly.
+
+A discarded photo is moved, never deleted: into ``<root>/_photocull_discarded/<same relative
+path>`` (or the system trash). Every move is journaled in ``moves`` before the file is touched and
+marked after, so ``undo`` can reverse a run exactly, even one killed halfway: a journaled file
+found at its destination was moved, one still at its source was not.
+
+Nothing is moved on the strength of a stale scan. Just before each move, the file must still be
+exactly what was scanned (size, mtime and SHA-256 of its content), and a photo discarded as a
+near-duplicate moves only while a member of its group that is kept is still present, unchanged,
+and a different file: otherwise no copy of the picture might remain in the library.
+"""
+
+from __future__ import annotations
+
+import errno
+import glob
+import hashlib
+import os
+import shutil
+import sqlite3
+import sys
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+import send2trash
+import sqlite_utils
+
+from photocull.base.errors import PhotocullError
+from photocull.base.interrupts import terminate_as_interrupt
+from photocull.base.names import shown
+from photocull.base.paths import HOLDING_FOLDER
+from photocull.base.progress import Progress
+from photocull.store.photos import db_file, now
+
+MODE_HOLDING = "holding"
+MODE_TRASH = "trash"
+# Cross-filesystem copies are written under this hidden name first, so a crash never leaves a
+# half-written file that looks like a photo (scans skip hidden files).
+PARTIAL_PREFIX = "."
+PARTIAL_SUFFIX = ".photocull-partial"
+
+
+@dataclass
+class PlannedMove:
+    photo_id: int
+    src: str
+    dst: str | None  # None: the system trash
+    size: int
+    mtime_ns: int
+    because: str  # "your decision" or "suggested"
+    sha256: str | None = None  # the content digest recorded by the scan
+    group_id: int | None = None
+
+
+@dataclass
+class FileNote:
+    """A file apply or undo left alone (or could not finish), and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class ApplyReport:
+    mode: str
+    dry_run: bool
+    apply_id: int | None = None  # None for a dry run
+    planned: list[PlannedMove] = field(default_factory=list)
+    moved: list[PlannedMove] = field(default_factory=list)  # dst is where the file now is (None: trash, location unknown)
+    skipped: list[FileNote] = field(default_factory=list)  # left alone on purpose (changed, no kept copy…)
+    failed: list[FileNote] = field(default_factory=list)  # a move was tried and the system refused it
+    interrupted: bool = False
+    in_flight: PlannedMove | None = None  # journaled as planned, not yet as moved
+
+    def as_dict(self) -> dict:
+        return {
+            "apply_id": self.apply_id,
+            "mode": self.mode,
+            "dry_run": self.dry_run,
+            "planned": len(self.planned),
+            "moved": len(self.moved),
+            "skipped": len(self.skipped),
+            "failed": len(self.failed),
+            "interrupted": self.interrupted,
+            "moves": [{"src": m.src, "dst": m.dst, "because": m.because} for m in (self.planned if self.dry_run else self.moved)],
+            "skipped_files": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "failed_files": [{"path": s.path, "reason": s.reason} for s in self.failed],
+        }
+
+
+@dataclass
+class UndoReport:
+    apply_id: int
+    status: str  # "undone", or "partly undone" when problems remain (undo again after fixing them)
+    restored: list[str] = field(default_factory=list)  # original paths now back in place
+    not_moved: list[str] = field(default_factory=list)  # journaled but never moved (interrupted run)
+    problems: list[FileNote] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "apply_id": self.apply_id,
+            "status": self.status,
+            "restored": len(self.restored),
+            "not_moved": len(self.not_moved),
+            "problems": [{"path": p.path, "reason": p.reason} for p in self.problems],
+            "restored_files": self.restored,
+        }
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _free_name(path: str, taken: set[str]) -> str:
+    """``path``, or ``name (1).ext``, ``name (2).ext``… whichever neither exists nor is taken."""
+    stem, ext = os.path.splitext(path)
+    candidate, n = path, 0
+    while candidate in taken or os.path.lexists(candidate):
+        n += 1
+        candidate = f"{stem} ({n}){ext}"
+    return candidate
+
+
+def plan(db: sqlite_utils.Database, *, trash: bool = False) -> list[PlannedMove]:
+    """Present photos whose effective decision (a person's, else the suggestion) is discard."""
+    rows = db.query(
+        """select p.id, p.path, p.root, p.size, p.mtime_ns, p.sha256, p.group_id, p.suggestion, d.decision
+        from photos p left join decisions d on d.photo_id = p.id
+        where p.missing_since is null and coalesce(d.decision, p.suggestion) = 'discard'
+        order by p.path"""
+    )
+    taken: set[str] = set()
+    moves = []
+    for r in rows:
+        dst = None
+        if not trash:
+            rel = os.path.relpath(r["path"], r["root"])
+            dst = _free_name(os.path.join(r["root"], HOLDING_FOLDER, rel), taken)
+            taken.add(dst)
+        because = "your decision" if r["decision"] == "discard" else "suggested"
+        moves.append(
+            PlannedMove(r["id"], r["path"], dst, r["size"], r["mtime_ns"], because, r["sha256"], r["group_id"])
+        )
+    return moves
+
+
+def _fsync_dir(folder: str) -> None:
+    if os.name == "nt":  # Windows cannot open a folder to fsync it; NTFS journals renames itself
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _move_file(src: str, dst: str, sha256: str) -> None:
+    """Rename; across filesystems copy, fsync, verify, and only then remove the source.
+
+    Never overwrites ``dst`` (checked just before; a rename cannot be told to refuse portably).
+    """
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, "something already exists there", dst)
+    try:
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise OSError(exc.errno, "a file is in the way of the holding folder; move it away and run apply again",
+                      exc.filename) from None
+    try:
+        os.rename(src, dst)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    partial = _partial_path(dst)
+    try:
+        shutil.copy2(src, partial)
+        with open(partial, "rb") as f:
+            os.fsync(f.fileno())
+        if sha256_file(partial) != sha256:
+            raise OSError(errno.EIO, f"the copy did not match the original ({src}); the original is untouched", partial)
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "something already exists there", dst)
+        os.rename(partial, dst)
+        _fsync_dir(os.path.dirname(dst))
+    except BaseException:
+        if os.path.lexists(partial):
+            os.remove(partial)  # our own unfinished copy, never a photo
+        raise
+    os.remove(src)
+
+
+def _partial_path(dst: str) -> str:
+    folder, name = os.path.split(dst)
+    return os.path.join(folder, PARTIAL_PREFIX + name + PARTIAL_SUFFIX)
+
+
+def _trash_dirs(near: str) -> list[tuple[str, str]]:
+    """Freedesktop trash folders that may hold a file trashed from ``near``, with their topdir.
+
+    ``Path=`` in a .trashinfo is absolute, or relative to the topdir for a volume's own trash.
+    """
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    found = [(os.path.join(data_home, "Trash"), data_home)]
+    folder = os.path.dirname(os.path.abspath(near))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    mount = os.path.realpath(folder)
+    while not os.path.ismount(mount):
+        mount = os.path.dirname(mount)
+    uid = str(os.getuid())
+    found += [(os.path.join(mount, ".Trash", uid), mount), (os.path.join(mount, f".Trash-{uid}"), mount)]
+    return found
+
+
+def find_in_trash(src: str, sha256: str) -> tuple[str, str] | None:
+    """(trashed file, its .trashinfo) for the file trashed from ``src`` with this content.
+
+    Only the freedesktop trash (Linux, BSD) can be searched; macOS and Windows give None.
+    """
+    if sys.platform in ("darwin", "win32"):
+        return None
+    for trash, topdir in _trash_dirs(src):
+        for info in glob.glob(os.path.join(glob.escape(trash), "info", "*.trashinfo")):
+            try:
+                with open(info, encoding="utf-8") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                continue
+            paths = [unquote(line[5:]) for line in lines if line.startswith("Path=")]
+            if not paths or os.path.normpath(os.path.join(topdir, paths[0])) != os.path.normpath(src):
+                continue
+            name = os.path.basename(info)[: -len(".trashinfo")]
+            trashed = os.path.join(trash, "files", name)
+            if os.path.isfile(trashed) and sha256_file(trashed) == sha256:
+                return trashed, info
+    return None
+
+
+def apply(
+    db: sqlite_utils.Database,
+    *,
+    trash: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ApplyReport:
+    """Move every photo to discard out of the library; skip any file that is not safe to move now.
+
+    Ctrl-C or SIGTERM stops after the current file and returns a report marked interrupted; ``undo``
+    reverses what was moved. A run that moved nothing leaves no trace in the journal. A failed
+    journal write stops the run with a PhotocullError (what was moved stays undoable).
+    """
+    mode = MODE_TRASH if trash else MODE_HOLDING
+    report = ApplyReport(mode=mode, dry_run=dry_run, planned=plan(db, trash=trash))
+    if dry_run or not report.planned:
+        return report
+    if progress is not None:
+        progress.start(len(report.planned))
+    checks = _Checks(db)
+    try:
+        with db.atomic():
+            db.execute("update applies set status = 'interrupted' where status = 'running'")
+            report.apply_id = db["applies"].insert({"started_at": now(), "status": "running", "mode": mode}).last_pk
+        with terminate_as_interrupt():
+            try:
+                for m in report.planned:
+                    _apply_one(db, report, m, checks)
+                    if progress is not None:
+                        progress.advance(1)
+            except KeyboardInterrupt:
+                report.interrupted = True
+        _finish_apply(db, report)
+    except BaseException as exc:
+        report.interrupted = True
+        try:
+            if report.apply_id is not None:
+                _finish_apply(db, report)
+        except sqlite3.Error:
+            pass  # the journal still says 'running'; the next apply marks it interrupted
+        if not isinstance(exc, sqlite3.DatabaseError):
+            raise
+        moved = len(report.moved) + (report.in_flight is not None and not os.path.lexists(report.in_flight.src))
+        raise PhotocullError(
+            f"could not write the apply journal in {shown(db_file(db))}: {exc}. Apply stopped; "
+            f"{moved} photos were moved before that and `photocull undo` puts them back. "
+            "Free some disk space (or fix the disk) first."
+        ) from None
+    return report
+
+
+def _finish_apply(db: sqlite_utils.Database, report: ApplyReport) -> None:
+    """Close the run; one that touched no file is removed, so ``undo`` never "undoes" an empty run."""
+    with db.atomic():
+        touched = db.execute(
+            "select count(*) from moves where apply_id = ? and state in ('planned', 'moved')", [report.apply_id]
+        ).fetchone()[0]
+        if touched:
+            status = "interrupted" if report.interrupted else "done"
+            db["applies"].update(report.apply_id, {"finished_at": now(), "status": status})
+        else:
+            db.execute("delete from moves where apply_id = ?", [report.apply_id])
+            db.execute("delete from applies where id = ?", [report.apply_id])
+            report.apply_id = None
+
+
+def _journal(db: sqlite_utils.Database, **row) -> int:
+    with db.atomic():
+        return db["moves"].insert({**row, "at": now()}).last_pk
+
+
+def _set_state(db: sqlite_utils.Database, move_id: int, state: str, note: str | None = None) -> None:
+    with db.atomic():
+        db["moves"].update(move_id, {"state": state, "note": note, "at": now()})
+
+
+class _Checks:
+    """What apply verifies before a move, with each file's digest computed once per run."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.digests: dict[str, str | None] = {}
+
+    def digest(self, path: str) -> str | None:
+        if path not in self.digests:
+            try:
+                self.digests[path] = sha256_file(path)
+            except OSError:
+                self.digests[path] = None
+        return self.digests[path]
+
+    def unchanged(self, path: str, size: int, mtime_ns: int, sha256: str | None) -> str | None:
+        """Why ``path`` is not exactly the file that was scanned, or None when it is."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return "no longer there (moved or deleted since the scan); run photocull scan again"
+        except OSError as exc:
+            return f"cannot be checked ({exc.strerror}); run photocull scan again"
+        if st.st_size != size or st.st_mtime_ns != mtime_ns:
+            return "changed since it was scanned; run photocull scan again, then apply"
+        if sha256 is None:
+            return "scanned by an older photocull that did not record its content; run photocull scan again"
+        if self.digest(path) != sha256:
+            return "its content changed since it was scanned (same size and date); run photocull scan again"
+        return None
+
+    def kept_copy(self, m: PlannedMove) -> str | None:
+        """Why discarding ``m`` could leave no copy of its picture, or None when a kept one is safe.
+
+        A near-duplicate may go only while a member of its group that is kept is present, exactly as
+        scanned, and another file (not a second name of the same one). A group the person discarded
+        whole is the person's explicit choice.
+        """
+        if m.group_id is None:
+            return None
+        members = list(self.db.query(
+            """select p.id, p.path, p.size, p.mtime_ns, p.sha256, p.missing_since, p.suggestion, d.decision
+            from photos p left join decisions d on d.photo_id = p.id where p.group_id = ? and p.id != ?""",
+            [m.group_id, m.photo_id],
+        ))
+        keepers = [r for r in members if (r["decision"] or r["suggestion"]) != "discard"]
+        if not keepers:
+            if all(r["decision"] == "discard" for r in members) and m.because == "your decision":
+                return None
+            return "no photo of its near-duplicate group is marked keep; review the group (photocull review)"
+        for k in keepers:
+            intact = k["missing_since"] is None and self.unchanged(k["path"], k["size"], k["mtime_ns"], k["sha256"]) is None
+            if intact and not _same_file(k["path"], m.src):
+                return None
+        names = ", ".join(shown(os.path.basename(k["path"])) for k in keepers)
+        return (
+            f"the photo kept from its group ({names}) is no longer there unchanged, so this may be the only "
+            "copy left; run photocull scan again and review the group"
+        )
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _apply_one(db: sqlite_utils.Database, report: ApplyReport, m: PlannedMove, checks: _Checks) -> None:
+    base = {"apply_id": report.apply_id, "photo_id": m.photo_id, "src": m.src, "size": m.size, "mtime_ns": m.mtime_ns}
+    why = checks.unchanged(m.src, m.size, m.mtime_ns, m.sha256) or checks.kept_copy(m)
+    if why is not None:
+        report.skipped.append(FileNote(m.src, why))
+        return
+    dst = None if m.dst is None else _free_name(m.dst, set())  # the plan may be stale by now
+    move_id = _journal(db, **base, dst=dst, sha256=m.sha256, state="planned")
+    report.in_flight = m
+    try:
+        if dst is None:
+            send2trash.send2trash(m.src)
+            found = find_in_trash(m.src, m.sha256)
+            dst = found[0] if found else None
+        else:
+            _move_file(m.src, dst, m.sha256)
+    except OSError as exc:
+        where = f" ({shown(exc.filename)})" if exc.filename and exc.filename != m.src else ""
+        why = f"could not be moved: {exc.strerror or exc}{where}"
+        _set_state(db, move_id, "failed", why)
+        report.failed.append(FileNote(m.src, why))
+        report.in_flight = None
+        return
+    note = None if dst else "in the system trash; restore it from there by hand if undo cannot find it"
+    with db.atomic():
+        db["moves"].update(move_id, {"state": "moved", "dst": dst, "note": note, "at": now()})
+        db["photos"].update(m.photo_id, {"missing_since": now()})
+    report.in_flight = None
+    report.moved.append(PlannedMove(m.photo_id, m.src, dst, m.size, m.mtime_ns, m.because, m.sha256, m.group_id))
+
+
+def undo(db: sqlite_utils.Database, apply_id: int | None = None) -> UndoReport:
+    """Put every file of an apply run back where it was, verifying its sha256; never overwrite.
+
+    Files that cannot go back are reported and stay journaled, so undo can be run again once the
+    problem (say, a new file at the original path) is dealt with.
+    """
+    if apply_id is None:
+        row = next(db.query(
+            """select * from applies a where a.status != 'undone' and exists (select 1 from moves m
+            where m.apply_id = a.id and m.state in ('planned', 'moved')) order by a.id desc limit 1"""
+        ), None)
+        if row is None:
+            raise PhotocullError("nothing to undo: every photo photocull apply moved with this database is back")
+    else:
+        row = next(db.query("select * from applies where id = ?", [apply_id]), None)
+        if row is None:
+            raise PhotocullError(f"there is no apply #{apply_id}; photocull undo without a number undoes the last one")
+    if row["status"] == "undone":
+        raise PhotocullError(
+            f"apply #{row['id']} was already undone; name an older apply to undo it (photocull undo APPLY_ID)"
+        )
+    report = UndoReport(apply_id=row["id"], status="undone")
+    moves = list(db.query("select * from moves where apply_id = ? and state in ('planned', 'moved') order by id desc", [row["id"]]))
+    for mv in moves:
+        _undo_one(db, row["mode"], mv, report)
+    report.status = "partly undone" if report.problems else "undone"
+    with db.atomic():
+        db["applies"].update(row["id"], {"status": report.status})
+    if row["mode"] == MODE_HOLDING:
+        _remove_empty_holding_folders({mv["dst"] for mv in moves if mv["dst"]})
+    return report
+
+
+def _undo_one(db: sqlite_utils.Database, mode: str, mv: dict, report: UndoReport) -> None:
+    src, dst, sha = mv["src"], mv["dst"], mv["sha256"]
+    if mv["state"] == "planned" and os.path.isfile(src) and sha256_file(src) == sha:
+        if mode == MODE_HOLDING and _forget_unfinished_copy(dst):
+            report.problems.append(FileNote(
+                src, f"the interrupted apply left a complete copy at {dst}; the original is in place, "
+                "so you may delete that copy",
+            ))
+        _set_state(db, mv["id"], "not_moved")
+        report.not_moved.append(src)
+        return
+    info = None
+    if mode == MODE_TRASH:
+        found = (dst, _trashinfo_for(dst)) if dst and os.path.isfile(dst) and sha256_file(dst) == sha else find_in_trash(src, sha)
+        if found is None:
+            report.problems.append(FileNote(
+                src, "not found in the freedesktop trash, so it cannot be restored automatically; "
+                "restore it from your system trash (Put Back / Restore) by hand",
+            ))
+            return
+        dst, info = found
+    if os.path.lexists(src):
+        report.problems.append(FileNote(
+            src, f"something else now sits at the original path; the photo stays at {dst}. "
+            "Move that file away and run undo again",
+        ))
+        return
+    if not dst or not os.path.isfile(dst):
+        report.problems.append(FileNote(src, f"the moved file is no longer at {dst}; it was moved or deleted by hand"))
+        return
+    if sha256_file(dst) != sha:
+        report.problems.append(FileNote(src, f"{dst} is not the file that was moved (its content differs); left in place"))
+        return
+    try:
+        _move_file(dst, src, sha)
+    except OSError as exc:
+        report.problems.append(FileNote(src, f"could not move {dst} back: {exc}"))
+        return
+    if info and os.path.exists(info):
+        os.remove(info)  # the trash's note about the file, now stale
+    with db.atomic():
+        db["moves"].update(mv["id"], {"state": "restored", "at": now()})
+        db.execute("update photos set missing_since = null where id = ? and path = ?", [mv["photo_id"], src])
+    report.restored.append(src)
+
+
+def _trashinfo_for(trashed: str) -> str:
+    files_dir, name = os.path.split(trashed)
+    return os.path.join(os.path.dirname(files_dir), "info", name + ".trashinfo")
+
+
+def _forget_unfinished_copy(dst: str | None) -> bool:
+    """Remove our partial copy from a crashed cross-filesystem move; True if a whole copy remains.
+
+    A complete copy is left alone: it is a whole photo, and photocull deletes none.
+    """
+    if not dst:
+        return False
+    if os.path.lexists(_partial_path(dst)):
+        os.remove(_partial_path(dst))
+    return os.path.isfile(dst)
+
+
+def _remove_empty_holding_folders(dsts: set[str]) -> None:
+    """Remove the holding folders undo emptied, up to and including ``_photocull_discarded``."""
+    for dst in sorted(dsts, key=len, reverse=True):
+        folder = os.path.dirname(dst)
+        while HOLDING_FOLDER in folder.split(os.sep):
+            try:
+                os.rmdir(folder)  # only ever succeeds on an empty folder
+            except OSError:
+                break
+            if os.path.basename(folder) == HOLDING_FOLDER:
+                break
+            folder = os.path.dirname(folder)

@@ -1,0 +1,222 @@
+"""Keep/discard suggestions with reasons a person can read.
+
+Within a near-duplicate group every member gets one score (see README, "How photocull chooses"):
+a weighted sum of signals each normalised to 0–1 within the group — sharpness (log scale, relative
+to the sharpest), exposure (distance from mid-grey plus clipped pixels), resolution and file size
+(relative to the largest, so a downscaled or recompressed re-save loses to its original) and the
+happy probability. The best member is kept; another is kept too when it scores nearly as well and
+differs enough from every kept photo; the rest are suggested for discarding. Photos without
+near-duplicates are kept unless they are clear junk, which is marked 'review', never 'discard'.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import sqlite_utils
+
+from photocull.decide.config import load_config
+from photocull.scan.measure import to_unsigned64
+from photocull.base.names import shown
+
+
+@dataclass
+class Reason:
+    """A reason as data; ``text`` renders it for people."""
+
+    code: str
+    mine: float | str | None = None
+    theirs: float | str | None = None
+    other: str | None = None
+
+    def text(self) -> str:
+        other = f" {self.other}" if self.other else ""
+        fmt = {
+            "best": lambda: f"best of {self.mine} similar photos",
+            "sharper": lambda: f"sharper ({self.mine:.0f} vs {self.theirs:.0f})",
+            "less_sharp": lambda: f"less sharp than{other} ({self.mine:.0f} vs {self.theirs:.0f})",
+            "happier": lambda: f"happier ({self.mine:.2f} vs {self.theirs:.2f})",
+            "less_happy": lambda: f"less happy than{other} ({self.mine:.2f} vs {self.theirs:.2f})",
+            "better_exposed": lambda: f"better exposed ({self.mine:.2f} vs {self.theirs:.2f})",
+            "worse_exposed": lambda: f"worse exposed than{other} ({self.mine:.2f} vs {self.theirs:.2f})",
+            "larger": lambda: f"higher resolution ({self.mine} vs {self.theirs})",
+            "smaller_resave": lambda: f"smaller re-save of{other} ({self.mine} vs {self.theirs})",
+            "recompressed": lambda: f"recompressed copy of{other} ({self.mine} vs {self.theirs})",
+            "lower_score": lambda: f"near-identical to{other}, which scores higher ({self.mine:.3f} vs {self.theirs:.3f})",
+            "no_capture_time": lambda: f"copy of{other} without the camera's capture time",
+            "also_keep": lambda: f"also worth keeping: differs from{other}",
+            "no_duplicates": lambda: "no near-duplicates",
+            "too_dark": lambda: f"almost black (brightness {self.mine:.2f})",
+            "too_bright": lambda: f"almost white (brightness {self.mine:.2f})",
+            "very_blurry": lambda: f"very blurry (sharpness {self.mine:.0f})",
+        }
+        return fmt[self.code]()
+
+
+@dataclass
+class Suggestion:
+    photo_id: int
+    suggestion: str
+    score: float | None
+    reasons: list[Reason] = field(default_factory=list)
+
+
+def exposure_score(brightness: float, highlights: float, shadows: float) -> float:
+    """1 for a mid-toned frame with nothing clipped, falling towards 0 for dark, bright or clipped ones."""
+    return max(0.0, min(1.0, 1.0 - 1.6 * abs(brightness - 0.47) - 2.0 * (highlights + shadows)))
+
+
+def file_quality(members: list[dict]) -> np.ndarray:
+    """Half for carrying the camera's capture time (re-saves usually lose EXIF), half for bytes
+    relative to the largest member of the same format and resolution (recompression loses bytes).
+
+    Sizes are never compared across formats: a PNG or HEIC copy is not better for being bigger.
+    """
+    out = np.zeros(len(members))
+    for k, m in enumerate(members):
+        peers = [p["size"] or 0 for p in members if (p["format"], p["width"], p["height"]) == (m["format"], m["width"], m["height"])]
+        out[k] = 0.5 * (m["time_source"] == "exif") + 0.5 * (m["size"] or 0) / max(max(peers), 1)
+    return out
+
+
+def _name(m: dict) -> str:
+    return shown(os.path.basename(m["path"]))
+
+
+def rank_group(members: list[dict], config: dict) -> list[Suggestion]:
+    """Suggestions for one group; ``members`` are photo rows (dicts)."""
+    w = config["weights"]
+    sharp = np.array([math.log1p(max(m["sharpness"] or 0.0, 0.0)) for m in members])
+    pixels = np.array([float(m["width"] * m["height"]) for m in members])
+    expo = np.array([exposure_score(m["brightness"], m["highlights"], m["shadows"]) for m in members])
+    happy = np.array([m["happy"] if m.get("happy") is not None else 0.5 for m in members])
+    signals = {
+        "sharpness": sharp / max(sharp.max(), 1e-9),
+        "exposure": expo,
+        "resolution": pixels / max(pixels.max(), 1.0),
+        "file_quality": file_quality(members),
+        "happy": happy,
+    }
+    score = sum(w.get(name, 0.0) * values for name, values in signals.items())
+    order = [int(k) for k in np.argsort(-score, kind="stable")]
+    best = order[0]
+    kept = [best]
+    keep_cfg = config["keep"]
+    for k in order[1:]:
+        distinct = all(
+            bin(to_unsigned64(members[k]["phash"]) ^ to_unsigned64(members[j]["phash"])).count("1")
+            >= keep_cfg["distinct_phash_bits"]
+            or abs(happy[k] - happy[j]) >= keep_cfg["distinct_happy"]
+            for j in kept
+        )
+        if distinct and score[k] >= keep_cfg["min_relative_score"] * score[best]:
+            kept.append(k)
+    out = []
+    for k, m in enumerate(members):
+        if k == best:
+            runner = order[1] if len(order) > 1 else best
+            reasons = [Reason("best", len(members))] + _advantages(members, best, runner, happy, expo)
+            out.append(Suggestion(m["id"], "keep", float(score[k]), reasons))
+        elif k in kept:
+            out.append(Suggestion(m["id"], "keep", float(score[k]), [Reason("also_keep", other=_name(members[best]))]))
+        else:
+            reasons = _disadvantages(members, k, best, happy, expo) or [
+                Reason("lower_score", float(score[k]), float(score[best]), _name(members[best]))
+            ]
+            out.append(Suggestion(m["id"], "discard", float(score[k]), reasons))
+    return out
+
+
+def _advantages(members: list[dict], k: int, other: int, happy: np.ndarray, expo: np.ndarray) -> list[Reason]:
+    me, them = members[k], members[other]
+    reasons = []
+    if (me["sharpness"] or 0) >= 1.15 * (them["sharpness"] or 0) and me["sharpness"]:
+        reasons.append(Reason("sharper", me["sharpness"], them["sharpness"]))
+    if happy[k] - happy[other] >= 0.1 and me.get("happy") is not None:
+        reasons.append(Reason("happier", float(happy[k]), float(happy[other])))
+    if expo[k] - expo[other] >= 0.1:
+        reasons.append(Reason("better_exposed", float(expo[k]), float(expo[other])))
+    if me["width"] * me["height"] >= 1.2 * them["width"] * them["height"]:
+        reasons.append(Reason("larger", f"{me['width']}×{me['height']}", f"{them['width']}×{them['height']}"))
+    return reasons
+
+
+def _disadvantages(members: list[dict], k: int, best: int, happy: np.ndarray, expo: np.ndarray) -> list[Reason]:
+    me, them = members[k], members[best]
+    name = _name(them)
+    reasons = []
+    if me["width"] * me["height"] <= 0.8 * them["width"] * them["height"]:
+        reasons.append(Reason("smaller_resave", f"{me['width']}×{me['height']}", f"{them['width']}×{them['height']}", name))
+    elif (me["format"], me["width"], me["height"]) == (them["format"], them["width"], them["height"]) and (
+        me["size"] or 0
+    ) <= 0.7 * (them["size"] or 0):
+        reasons.append(Reason("recompressed", _mb(me["size"]), _mb(them["size"]), name))
+    if me["time_source"] != "exif" and them["time_source"] == "exif":
+        reasons.append(Reason("no_capture_time", other=name))
+    if (them["sharpness"] or 0) >= 1.15 * (me["sharpness"] or 0):
+        reasons.append(Reason("less_sharp", me["sharpness"] or 0.0, them["sharpness"] or 0.0, name))
+    if happy[best] - happy[k] >= 0.1 and me.get("happy") is not None:
+        reasons.append(Reason("less_happy", float(happy[k]), float(happy[best]), name))
+    if expo[best] - expo[k] >= 0.1:
+        reasons.append(Reason("worse_exposed", float(expo[k]), float(expo[best]), name))
+    return reasons
+
+
+def _mb(size: int | None) -> str:
+    return f"{(size or 0) / 1e6:.1f} MB"
+
+
+def judge_single(m: dict, config: dict) -> Suggestion:
+    """A photo with no near-duplicate: kept, unless it is clear junk (then 'review', never 'discard')."""
+    junk = config["junk"]
+    reasons = []
+    if m["brightness"] <= junk["dark_brightness"]:
+        reasons.append(Reason("too_dark", m["brightness"]))
+    elif m["brightness"] >= junk["bright_brightness"]:
+        reasons.append(Reason("too_bright", m["brightness"]))
+    if (m["sharpness"] or 0.0) <= junk["blur_sharpness"]:
+        reasons.append(Reason("very_blurry", m["sharpness"] or 0.0))
+    return Suggestion(m["id"], "review" if reasons else "keep", None, reasons or [Reason("no_duplicates")])
+
+
+def suggest_all(db: sqlite_utils.Database, config: dict | None = None) -> dict[str, int]:
+    """Recompute and store every present photo's suggestion; a person's decisions are untouched."""
+    config = config or load_config()
+    rows = list(
+        db.query(
+            "select id, path, group_id, format, width, height, size, time_source, sharpness, brightness, "
+            "highlights, shadows, phash, happy from photos where missing_since is null and phash is not null"
+        )
+    )
+    by_group: dict[int, list[dict]] = {}
+    suggestions: list[Suggestion] = []
+    for row in rows:
+        if row["group_id"] is None:
+            suggestions.append(judge_single(row, config))
+        else:
+            by_group.setdefault(row["group_id"], []).append(row)
+    for members in by_group.values():
+        suggestions.extend(rank_group(sorted(members, key=lambda m: m["path"]), config))
+    with db.atomic():
+        db.execute("update photos set suggestion = null, reasons = null, quality = null where missing_since is not null")
+        db.conn.executemany(
+            "update photos set suggestion = ?, quality = ?, reasons = ?, reason_data = ? where id = ?",
+            [
+                (
+                    s.suggestion,
+                    s.score,
+                    json.dumps([r.text() for r in s.reasons], ensure_ascii=False),
+                    json.dumps([r.__dict__ for r in s.reasons], ensure_ascii=False),
+                    s.photo_id,
+                )
+                for s in suggestions
+            ],
+        )
+    counts: dict[str, int] = {"keep": 0, "discard": 0, "review": 0}
+    for s in suggestions:
+        counts[s.suggestion] += 1
+    return counts

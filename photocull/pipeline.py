@@ -1,0 +1,299 @@
+"""The scan pipeline: discover → diff against the database → decode in workers → score → store → group.
+
+Decoding runs in ``spawn``-started worker processes that never import TensorFlow; the main process
+collects their results in batches, runs the optional scoring stage on each batch (one batched model
+call), and writes each batch in one transaction.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing as mp
+import os
+import sqlite3
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import sqlite_utils
+
+from photocull.store import photos as store
+from photocull.decide.config import load_config
+from photocull.scan.discover import discover
+from photocull.base.errors import PhotocullError
+from photocull.groups.cluster import GroupingOptions
+from photocull.base.interrupts import terminate_as_interrupt
+from photocull.base.names import shown
+from photocull.base.progress import NoProgress, Progress
+from photocull.scan.read import UnreadablePhoto, file_digest
+from photocull.groups.rebuild import regroup
+from photocull.decide.suggest import suggest_all
+from photocull.scan.worker import Result, Task, process, start_worker
+
+
+class ScoringStage(Protocol):
+    """What scan needs from the models: a version, and batched scores for 224×224 RGB uint8 inputs."""
+
+    version: str
+
+    def score(self, images: np.ndarray) -> list[dict]: ...
+
+
+def _prepare(scorer: ScoringStage | None, plans: list[tuple[str, list[Task]]]) -> None:
+    """Let a scorer that loads lazily start now, overlapping its start-up with decoding."""
+    prepare = getattr(scorer, "prepare", None)  # optional: an already-loaded scorer has nothing to do
+    if prepare is not None and any(t.model_input for _, tasks in plans for t in tasks):
+        prepare()
+
+
+@dataclass
+class ScanSummary:
+    """Counts a person reads after a scan (and ``--json`` prints)."""
+
+    roots: list[str]
+    counts: Counter = field(default_factory=Counter)
+    groups: int = 0
+    grouped_photos: int = 0
+    suggestions: dict = field(default_factory=dict)
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    COUNTS = (
+        "photos_found", "new", "changed", "read_again", "unchanged", "moved", "missing", "measured", "scored", "errors",
+        "videos", "other_files", "skipped_hidden", "skipped_links", "skipped_loops", "other_names",
+    )
+
+    def as_dict(self) -> dict:
+        return {
+            "roots": self.roots,
+            **{key: self.counts[key] for key in self.COUNTS},
+            **{key: n for key, n in sorted(self.counts.items()) if key not in self.COUNTS},
+            "groups": self.groups,
+            "grouped_photos": self.grouped_photos,
+            "suggestions": self.suggestions,
+            "interrupted": self.interrupted,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class ScanOptions:
+    workers: int = 2
+    batch_size: int = 64
+    grouping: GroupingOptions = field(default_factory=GroupingOptions)
+    config: dict | None = None  # suggestion weights; None reads the user's config file
+
+
+def _plan_root(
+    db: sqlite_utils.Database,
+    root: str,
+    scorer: ScoringStage | None,
+    summary: ScanSummary,
+    seen_files: set[tuple[int, int]],
+) -> list[Task]:
+    """Decide per file: unchanged (skip), moved (re-point the row), new/changed/stale scores (decode).
+
+    A row without a content digest (scanned by an older photocull) counts as changed: apply needs
+    the digest, so the file is read once more.
+    """
+    found = discover(root, seen_files)
+    summary.counts.update(found.counts)
+    summary.counts["photos_found"] += len(found.photos)
+    known = store.photos_under(db, root)
+    known_errors = store.errors_under(db, root)
+    seen = {f.path for f in found.photos}
+    tasks: list[Task] = []
+    new_files = []
+    reappeared = []
+    for f in found.photos:
+        row = known.get(f.path)
+        if row is not None and row["size"] == f.size and row["mtime_ns"] == f.mtime_ns and row["sha256"]:
+            if row["missing_since"]:
+                reappeared.append(row["id"])
+            summary.counts["unchanged"] += 1
+            if scorer is not None and row["model_version"] != scorer.version:
+                tasks.append(Task(f.path, f.size, f.mtime_ns, measure=False, model_input=True))
+            continue
+        err = known_errors.get(f.path)
+        if err is not None and err["size"] == f.size and err["mtime_ns"] == f.mtime_ns:
+            summary.counts["errors"] += 1
+            continue
+        if row is not None:
+            same = row["size"] == f.size and row["mtime_ns"] == f.mtime_ns
+            summary.counts["read_again" if same else "changed"] += 1
+            tasks.append(Task(f.path, f.size, f.mtime_ns, model_input=scorer is not None))
+        else:
+            new_files.append(f)
+    moves = _find_moves(db, seen, new_files)
+    moved_ids = {pid for pid, _, _ in moves}
+    store.record_moves(db, root, moves)
+    store.mark_present(db, reappeared)
+    summary.counts["moved"] += len(moves)
+    moved_paths = {path for _, path, _ in moves}
+    for f in new_files:
+        if f.path not in moved_paths:
+            summary.counts["new"] += 1
+            tasks.append(Task(f.path, f.size, f.mtime_ns, model_input=scorer is not None))
+    gone = [r["id"] for p, r in known.items() if p not in seen and r["id"] not in moved_ids and not r["missing_since"]]
+    store.mark_missing(db, gone)
+    store.forget_errors(db, [p for p in known_errors if p not in seen])
+    summary.counts["missing"] += len(gone)
+    return tasks
+
+
+def _find_moves(db: sqlite_utils.Database, seen: set[str], new_files: list) -> list[tuple[int, str, int]]:
+    """New paths whose content (SHA-256) is a known photo's that is no longer at its old path.
+
+    Only files of the same size as such a photo are read; one that cannot be read is left to the
+    decoding stage, which records why.
+    """
+    if not new_files:
+        return []
+    by_size: dict[int, list[dict]] = defaultdict(list)
+    for row in db.query("select id, path, size, sha256, missing_since from photos where sha256 is not null"):
+        if row["path"] not in seen:
+            by_size[row["size"]].append(row)
+    moves = []
+    for f in new_files:
+        candidates = by_size.get(f.size)
+        if not candidates:
+            continue
+        try:
+            digest = file_digest(f.path)
+        except (OSError, UnreadablePhoto):
+            continue
+        for row in candidates:
+            if row["sha256"] == digest and (row["missing_since"] or not os.path.exists(row["path"])):
+                moves.append((row["id"], f.path, f.mtime_ns))
+                candidates.remove(row)
+                break
+    return moves
+
+
+def _results(tasks: list[Task], workers: int, in_flight: int) -> Iterator[Result]:
+    """Decode tasks, in worker processes when it pays off, with a bound on results in memory."""
+    if workers <= 1 or len(tasks) < 8:
+        yield from map(process, tasks)
+        return
+    queue = iter(tasks)
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=start_worker)
+    try:
+        running = {pool.submit(process, t) for t in itertools.islice(queue, in_flight)}
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+            running |= {pool.submit(process, t) for t in itertools.islice(queue, len(done))}
+    except BrokenProcessPool:
+        raise PhotocullError(
+            "a decoding process crashed; what was finished is saved. Run the scan again with --workers 1 "
+            "to find the file that crashes the decoder."
+        ) from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _flush(
+    db: sqlite_utils.Database, root: str, results: list[Result], scorer: ScoringStage | None, summary: ScanSummary
+) -> None:
+    records = [r.record for r in results if r.record is not None]
+    errors = [
+        {"path": r.task.path, "error": r.error, "size": r.task.size, "mtime_ns": r.task.mtime_ns}
+        for r in results
+        if r.error
+    ]
+    to_score = [r for r in results if r.model_input is not None]
+    scores = []
+    if scorer is not None and to_score:
+        for r, s in zip(to_score, scorer.score(np.stack([r.model_input for r in to_score]))):
+            scores.append({**s, "path": r.task.path, "model_version": scorer.version})
+    store.write_batch(db, root, records, errors, scores)
+    summary.counts["measured"] += len(records)
+    summary.counts["scored"] += len(scores)
+    summary.counts["errors"] += len(errors)
+
+
+def real_roots(roots: Iterable[str | os.PathLike]) -> list[str]:
+    """Each folder once, by its real path; a root inside another root is already covered by it.
+
+    Scanning one folder through two paths (a symlink, ``.``, a bind) must never store its photos twice.
+    """
+    found = []
+    for r in roots:
+        path = os.path.realpath(os.fspath(r))
+        if not os.path.isdir(path):
+            raise PhotocullError(f"{shown(os.fspath(r))} is not a folder: give the folder that holds your photos")
+        found.append(path)
+    unique = sorted(set(found))
+    return [r for r in unique if not any(store.under(r, other) for other in unique if other != r)]
+
+
+def scan(
+    db: sqlite_utils.Database,
+    roots: Iterable[str | os.PathLike],
+    *,
+    scorer: ScoringStage | None = None,
+    options: ScanOptions | None = None,
+    progress: Progress | None = None,
+) -> ScanSummary:
+    """Scan ``roots`` into ``db`` and regroup.
+
+    Ctrl-C or SIGTERM saves finished batches and returns early (``interrupted``). A database write
+    that fails (disk full, I/O error) stops the scan with a PhotocullError; every batch written
+    before it stays, and the next scan resumes from there.
+    """
+    options = options or ScanOptions()
+    progress = progress or NoProgress()
+    config = options.config if options.config is not None else load_config()  # a bad config stops us before any work
+    abs_roots = real_roots(roots)
+    summary = ScanSummary(abs_roots)
+    started = time.perf_counter()
+    scan_id = store.start_scan(db, abs_roots)
+    try:
+        with terminate_as_interrupt():
+            try:
+                seen_files: set[tuple[int, int]] = set()
+                plans = [(root, _plan_root(db, root, scorer, summary, seen_files)) for root in abs_roots]
+                _prepare(scorer, plans)
+                progress.start(sum(len(t) for _, t in plans))
+                for root, tasks in plans:
+                    pending: list[Result] = []
+                    for result in _results(tasks, options.workers, in_flight=4 * options.batch_size):
+                        pending.append(result)
+                        if len(pending) >= options.batch_size:
+                            _flush(db, root, pending, scorer, summary)
+                            progress.advance(len(pending))
+                            pending = []
+                    _flush(db, root, pending, scorer, summary)
+                    progress.advance(len(pending))
+            except KeyboardInterrupt:
+                summary.interrupted = True
+            groups = regroup(db, options.grouping)
+            summary.groups = len(groups)
+            summary.grouped_photos = sum(len(m) for m in groups.values())
+            summary.suggestions = suggest_all(db, config)
+            summary.seconds = time.perf_counter() - started
+            store.finish_scan(db, scan_id, "interrupted" if summary.interrupted else "done", summary.as_dict())
+    except sqlite3.DatabaseError as exc:
+        _mark_failed(db, scan_id, summary)
+        raise PhotocullError(
+            f"could not write to the database {shown(store.db_file(db))}: {exc}. Every batch saved before "
+            "this is intact; free some disk space (or fix the disk) and run the same scan again to resume."
+        ) from None
+    except BaseException:
+        _mark_failed(db, scan_id, summary)
+        raise
+    return summary
+
+
+def _mark_failed(db: sqlite_utils.Database, scan_id: int, summary: ScanSummary) -> None:
+    """Best effort: the storage that just failed may refuse this too, and the next scan tidies up anyway."""
+    try:
+        store.finish_scan(db, scan_id, "failed", summary.as_dict())
+    except sqlite3.Error:
+        pass

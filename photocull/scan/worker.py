@@ -1,0 +1,102 @@
+"""The work done for one photo in a decoding process: read once, measure, prepare the model input.
+
+Workers are started with the ``spawn`` method and import nothing that pulls in TensorFlow. They
+leave Ctrl-C to the main process and exit on their own as soon as the main process is gone, however
+it died (SIGKILL included), so a killed scan never leaves workers behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing as mp
+import multiprocessing.connection
+import os
+import signal
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from photocull.scan.measure import measure
+from photocull.scan.model_input import to_model_input
+from photocull.base.names import shown
+from photocull.scan.read import UnreadablePhoto, read_preview
+
+
+@dataclass(frozen=True)
+class Task:
+    path: str
+    size: int
+    mtime_ns: int
+    measure: bool = True  # False: the file is unchanged and only needs model scores
+    model_input: bool = False
+
+
+@dataclass
+class Result:
+    task: Task
+    record: dict | None = None
+    model_input: np.ndarray | None = None
+    error: str | None = None
+
+
+def start_worker() -> None:
+    """Initializer of every decoding process: ignore Ctrl-C, and die with the main process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = mp.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with_parent(sentinel: int) -> None:
+    """The parent's sentinel becomes ready when the parent exits, by any means: then leave at once."""
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
+
+
+def _mtime_capture(mtime_ns: int) -> str:
+    return dt.datetime.fromtimestamp(mtime_ns / 1e9).astimezone().isoformat()
+
+
+def process(task: Task) -> Result:
+    """Never raises for a bad photo: the reason comes back as ``Result.error``."""
+    try:
+        preview = read_preview(task.path, digest=task.measure)
+        record = None
+        if task.measure:
+            m = measure(preview.image)
+            record = {
+                "path": task.path,
+                "size": preview.size,
+                "mtime_ns": preview.mtime_ns,
+                "sha256": preview.sha256,
+                "format": preview.format,
+                "width": preview.width,
+                "height": preview.height,
+                "orientation": preview.orientation,
+                "captured_at": preview.captured_at or _mtime_capture(preview.mtime_ns),
+                "captured_ts": preview.captured_ts,
+                "time_source": "exif" if preview.captured_at else "mtime",
+                "camera_make": preview.camera_make,
+                "camera_model": preview.camera_model,
+                "phash": m.phash,
+                "dhash": m.dhash,
+                "sharpness": m.sharpness,
+                "brightness": m.brightness,
+                "highlights": m.highlights,
+                "shadows": m.shadows,
+            }
+        model_input = to_model_input(preview.image) if task.model_input else None
+        return Result(task, record, model_input)
+    except UnreadablePhoto as exc:
+        return Result(task, error=str(exc))
+    except FileNotFoundError:
+        return Result(task, error="file disappeared during the scan")
+    except PermissionError:
+        return Result(task, error="permission denied: photocull cannot read this file")
+    except MemoryError:
+        return Result(task, error="too large to decode in the memory available")
+    except OSError as exc:
+        return Result(task, error=f"cannot read: {exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - one photo never stops a scan; the reason is recorded
+        return Result(task, error=f"could not be read ({type(exc).__name__}: {shown(str(exc))})")
