@@ -22,18 +22,18 @@ from typing import Protocol
 import numpy as np
 import sqlite_utils
 
-from photocull.store import photos as store
-from photocull.decide.config import load_config
-from photocull.scan.discover import discover
 from photocull.base.errors import PhotocullError
-from photocull.groups.cluster import GroupingOptions
+from photocull.base.files import sha256_file
 from photocull.base.interrupts import terminate_as_interrupt
 from photocull.base.names import shown
 from photocull.base.progress import NoProgress, Progress
-from photocull.scan.read import UnreadablePhoto, file_digest
-from photocull.groups.rebuild import regroup
+from photocull.decide.config import load_config
 from photocull.decide.suggest import suggest_all
+from photocull.groups.cluster import GroupingOptions
+from photocull.groups.rebuild import regroup
+from photocull.scan.discover import discover
 from photocull.scan.worker import Result, Task, process, start_worker
+from photocull.store import photos as store
 
 
 class ScoringStage(Protocol):
@@ -164,8 +164,8 @@ def _find_moves(db: sqlite_utils.Database, seen: set[str], new_files: list) -> l
         if not candidates:
             continue
         try:
-            digest = file_digest(f.path)
-        except (OSError, UnreadablePhoto):
+            digest = sha256_file(f.path)
+        except OSError:
             continue
         for row in candidates:
             if row["sha256"] == digest and (row["missing_since"] or not os.path.exists(row["path"])):

@@ -17,7 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from photocull.mood.training import HEADS, VALENCE, ExtraData, train_head, write_card  # noqa: E402
+from photocull.base.heads import HEADS, VALENCE  # noqa: E402
+from photocull.mood.training import ExtraData, train_head, write_card  # noqa: E402
 
 SPLITS = REPO / "scripts" / "splits"
 

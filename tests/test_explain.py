@@ -13,15 +13,15 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from photocull.report import explain
+from photocull.report import explain, panel, saliency
 from photocull.mood.backbone import EMBEDDING_LAYER
 from photocull.base.errors import PhotocullError
-from photocull.report.explain import Explainer, explain_image
+from photocull.report.saliency import Explainer, explain_image
 from photocull.mood.files import models_dir
 from photocull.scan.model_input import to_model_input
 from photocull.mood.scoring import load_classifier
 from synthetic import save_photo
-from photocull.mood.training import HEADS
+from photocull.base.heads import HEADS
 
 
 def _cornered(photo: np.ndarray, size: int = 448) -> Image.Image:
@@ -42,7 +42,7 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def explainer() -> Explainer:
-    return explain.get_explainer("happy-sad")
+    return saliency.get_explainer("happy-sad")
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +120,10 @@ def test_png_has_photo_and_panel_and_is_recorded(explainer, chelsea, tmp_path, d
     photo = save_photo(chelsea, tmp_path / "cat.jpg")
     (tmp_path / "out").mkdir()  # output folders must exist (see tests/test_adversarial.py)
     explanation, out = explain.explain_to_file(photo, tmp_path / "out" / "cat.explain.png")
-    panel_height = explain.score_panel(explanation).height
+    panel_height = panel.score_panel(explanation).height
     with Image.open(out) as png:
         assert png.format == "PNG"
-        assert png.size == (chelsea.width + explain.PANEL_WIDTH, max(chelsea.height, panel_height))
+        assert png.size == (chelsea.width + panel.PANEL_WIDTH, max(chelsea.height, panel_height))
     explain.record_explanation(db, 7, out, explanation)
     explain.record_explanation(db, 7, out, explanation)
     rows = list(db["explanations"].rows)
@@ -137,8 +137,8 @@ def test_default_output_is_the_stem_in_the_current_directory(tmp_path, monkeypat
 
 
 def test_exif_rotated_photo_is_explained_upright(explainer, chelsea, tmp_path):
-    upright = explain.explain_photo(save_photo(chelsea, tmp_path / "upright.jpg"))
-    rotated = explain.explain_photo(save_photo(chelsea, tmp_path / "rotated.jpg", orientation=6))
+    upright = saliency.explain_photo(save_photo(chelsea, tmp_path / "upright.jpg"))
+    rotated = saliency.explain_photo(save_photo(chelsea, tmp_path / "rotated.jpg", orientation=6))
     assert rotated.heatmap.shape == upright.heatmap.shape == (chelsea.height, chelsea.width)
     assert _corr(rotated.heatmap, upright.heatmap) > 0.9
 
@@ -150,7 +150,7 @@ def test_group_png_shows_every_member_and_links_each_row(explainer, chelsea, tmp
     explanations, out = explain.explain_group_to_file(db, 3, tmp_path / "group.png")
     assert len({e.class_name for e in explanations}) == 1
     with Image.open(out) as png:
-        assert png.width > 2 * explain.COLUMN_WIDTH
+        assert png.width > 2 * panel.COLUMN_WIDTH
     assert {r["path"] for r in db["explanations"].rows} == {str(out.resolve())}
     assert db["explanations"].count == 2
     with pytest.raises(PhotocullError, match="no group 99"):
@@ -161,9 +161,9 @@ def test_clear_errors(explainer, chelsea, tmp_path):
     not_a_photo = tmp_path / "notes.jpg"
     not_a_photo.write_text("shopping list")
     with pytest.raises(PhotocullError, match="cannot explain .*notes.jpg: not an image"):
-        explain.explain_photo(not_a_photo)
+        saliency.explain_photo(not_a_photo)
     with pytest.raises(PhotocullError, match="cannot explain .*missing.jpg"):
-        explain.explain_photo(tmp_path / "missing.jpg")
+        saliency.explain_photo(tmp_path / "missing.jpg")
     with pytest.raises(PhotocullError, match="unknown class 'joy'.*choose one of sad, happy"):
         explain_image(chelsea, class_name="joy")
     with pytest.raises(PhotocullError, match="unknown model 'smile'.*happy-sad"):

@@ -10,7 +10,7 @@ from skimage import data
 from photocull.mood.backbone import LAST_CONV_LAYER
 from photocull.scan.model_input import to_model_input
 from photocull.mood.scoring import Scorer, load_classifier
-from photocull.mood.training import EMOTIONS
+from photocull.base.heads import EMOTIONS
 
 
 @pytest.fixture(scope="module")

@@ -203,7 +203,7 @@ def test_renamed_and_unreadable_between_scans_is_recorded_not_a_crash(tmp_path, 
     def unreadable(path: str) -> str:
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr(scan_mod, "file_digest", unreadable)  # root may read anything: fake the refusal
+    monkeypatch.setattr(scan_mod, "sha256_file", unreadable)  # root may read anything: fake the refusal
     summary = scan(db, [root], options=ScanOptions(workers=1))
     assert summary.counts["moved"] == 0 and summary.counts["new"] == 1
     assert db.execute("select status from scans order by id desc").fetchone()[0] == "done"

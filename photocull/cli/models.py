@@ -17,7 +17,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from photocull.mood.files import models_dir
-from photocull.mood.training import HEADS, VALENCE
+from photocull.base.heads import HEADS, VALENCE
 
 console = Console()
 

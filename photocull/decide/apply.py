@@ -14,23 +14,21 @@ and a different file: otherwise no copy of the picture might remain in the libra
 from __future__ import annotations
 
 import errno
-import glob
-import hashlib
 import os
 import shutil
 import sqlite3
-import sys
 from dataclasses import dataclass, field
-from urllib.parse import unquote
 
 import send2trash
 import sqlite_utils
 
 from photocull.base.errors import PhotocullError
+from photocull.base.files import sha256_file
 from photocull.base.interrupts import terminate_as_interrupt
 from photocull.base.names import shown
 from photocull.base.paths import HOLDING_FOLDER
 from photocull.base.progress import Progress
+from photocull.decide.trash import find_in_trash, trashinfo_for
 from photocull.store.photos import db_file, now
 
 MODE_HOLDING = "holding"
@@ -106,14 +104,6 @@ class UndoReport:
             "problems": [{"path": p.path, "reason": p.reason} for p in self.problems],
             "restored_files": self.restored,
         }
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _free_name(path: str, taken: set[str]) -> str:
@@ -198,48 +188,6 @@ def _move_file(src: str, dst: str, sha256: str) -> None:
 def _partial_path(dst: str) -> str:
     folder, name = os.path.split(dst)
     return os.path.join(folder, PARTIAL_PREFIX + name + PARTIAL_SUFFIX)
-
-
-def _trash_dirs(near: str) -> list[tuple[str, str]]:
-    """Freedesktop trash folders that may hold a file trashed from ``near``, with their topdir.
-
-    ``Path=`` in a .trashinfo is absolute, or relative to the topdir for a volume's own trash.
-    """
-    data_home = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    found = [(os.path.join(data_home, "Trash"), data_home)]
-    folder = os.path.dirname(os.path.abspath(near))
-    while not os.path.exists(folder):
-        folder = os.path.dirname(folder)
-    mount = os.path.realpath(folder)
-    while not os.path.ismount(mount):
-        mount = os.path.dirname(mount)
-    uid = str(os.getuid())
-    found += [(os.path.join(mount, ".Trash", uid), mount), (os.path.join(mount, f".Trash-{uid}"), mount)]
-    return found
-
-
-def find_in_trash(src: str, sha256: str) -> tuple[str, str] | None:
-    """(trashed file, its .trashinfo) for the file trashed from ``src`` with this content.
-
-    Only the freedesktop trash (Linux, BSD) can be searched; macOS and Windows give None.
-    """
-    if sys.platform in ("darwin", "win32"):
-        return None
-    for trash, topdir in _trash_dirs(src):
-        for info in glob.glob(os.path.join(glob.escape(trash), "info", "*.trashinfo")):
-            try:
-                with open(info, encoding="utf-8") as f:
-                    lines = f.read().splitlines()
-            except OSError:
-                continue
-            paths = [unquote(line[5:]) for line in lines if line.startswith("Path=")]
-            if not paths or os.path.normpath(os.path.join(topdir, paths[0])) != os.path.normpath(src):
-                continue
-            name = os.path.basename(info)[: -len(".trashinfo")]
-            trashed = os.path.join(trash, "files", name)
-            if os.path.isfile(trashed) and sha256_file(trashed) == sha256:
-                return trashed, info
-    return None
 
 
 def apply(
@@ -463,7 +411,7 @@ def _undo_one(db: sqlite_utils.Database, mode: str, mv: dict, report: UndoReport
         return
     info = None
     if mode == MODE_TRASH:
-        found = (dst, _trashinfo_for(dst)) if dst and os.path.isfile(dst) and sha256_file(dst) == sha else find_in_trash(src, sha)
+        found = (dst, trashinfo_for(dst)) if dst and os.path.isfile(dst) and sha256_file(dst) == sha else find_in_trash(src, sha)
         if found is None:
             report.problems.append(FileNote(
                 src, "not found in the freedesktop trash, so it cannot be restored automatically; "
@@ -494,11 +442,6 @@ def _undo_one(db: sqlite_utils.Database, mode: str, mv: dict, report: UndoReport
         db["moves"].update(mv["id"], {"state": "restored", "at": now()})
         db.execute("update photos set missing_since = null where id = ? and path = ?", [mv["photo_id"], src])
     report.restored.append(src)
-
-
-def _trashinfo_for(trashed: str) -> str:
-    files_dir, name = os.path.split(trashed)
-    return os.path.join(os.path.dirname(files_dir), "info", name + ".trashinfo")
 
 
 def _forget_unfinished_copy(dst: str | None) -> bool:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import sqlite_utils
 
+from photocull.base.names import shown
 from photocull.decide.config import load_config
 from photocull.scan.measure import to_unsigned64
-from photocull.base.names import shown
 
 
 @dataclass

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import sqlite_utils
 
+from photocull.base.heads import EMBEDDING_DIM
 from photocull.groups.cluster import GroupingOptions, group
 from photocull.store.photos import save_groups
 
-EMBEDDING_DIM = 1280
 
 
 def load_embeddings(blobs: list[bytes | None]) -> np.ndarray:

@@ -7,26 +7,12 @@ photo's scores are current without paying TensorFlow's start-up; and when photos
 
 from __future__ import annotations
 
-import json
 import threading
 
 import numpy as np
 
 from photocull.base.errors import PhotocullError
-from photocull.mood.files import model_path
-from photocull.mood.training import HEADS
-
-WHAT_TO_DO = "Reinstall photocull, set PHOTOCULL_MODELS to the folder with the models, or scan with --no-models."
-
-
-def scorer_version() -> str:
-    """The version string ``Scorer.load()`` reports: both heads' card versions."""
-    try:
-        cards = [json.loads(model_path(HEADS[n].card_file).read_text(encoding="utf-8")) for n in ("happy-sad", "emotion")]
-        return "+".join(card["version"] for card in cards)
-    except (OSError, ValueError, KeyError) as exc:
-        raise PhotocullError(f"cannot read the model cards: {exc}. {WHAT_TO_DO}") from exc
-
+from photocull.mood.files import WHAT_TO_DO, scorer_version
 
 class DeferredScorer:
     def __init__(self) -> None:

@@ -1,9 +1,15 @@
-"""Where the bundled model files live, installed or in a checkout."""
+"""Where the bundled model files live, installed or in a checkout, and which version they are."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+
+from photocull.base.errors import PhotocullError
+from photocull.base.heads import HEADS
+
+WHAT_TO_DO = "Reinstall photocull, set PHOTOCULL_MODELS to the folder with the models, or scan with --no-models."
 
 
 def models_dir() -> Path:
@@ -28,3 +34,12 @@ def model_path(name: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"model file {path} is missing")
     return path
+
+
+def scorer_version() -> str:
+    """The version of the mood scores a scan stores: both heads' card versions (plain JSON, no TensorFlow)."""
+    try:
+        cards = [json.loads(model_path(HEADS[n].card_file).read_text(encoding="utf-8")) for n in ("happy-sad", "emotion")]
+        return "+".join(card["version"] for card in cards)
+    except (OSError, ValueError, KeyError) as exc:
+        raise PhotocullError(f"cannot read the model cards: {exc}. {WHAT_TO_DO}") from exc

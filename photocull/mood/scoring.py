@@ -13,9 +13,8 @@ import keras
 import numpy as np
 
 from photocull.mood.backbone import EMBEDDING_LAYER, INPUT_SIZE, load_imagenet_classifier
-from photocull.mood.deferred import scorer_version
-from photocull.mood.files import model_path
-from photocull.mood.training import HEADS, HeadSpec
+from photocull.mood.files import model_path, scorer_version
+from photocull.base.heads import HEADS, HeadSpec
 
 
 def _load_head(spec: HeadSpec) -> tuple[keras.Model, dict]:

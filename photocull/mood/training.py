@@ -22,48 +22,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
+from photocull.base.heads import EMBEDDING_DIM, HeadSpec
 from photocull.scan.model_input import load_model_input, to_model_input
 
 if TYPE_CHECKING:  # keras loads TensorFlow; import it only where a head is built
     import keras
 
-EMBEDDING_DIM = 1280
 SPLIT_SEED = 20240601
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 AUGMENT_VERSION = 1  # bump when augment() changes so cached embeddings are recomputed
 BATCH_SIZE = 64
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".bmp", ".tif", ".tiff"}
-EMOTIONS = ("amusement", "anger", "awe", "contentment", "disgust", "excitement", "fear", "sadness")
-# FI's eight emotions folded into valence (Mikels' positive / negative split used by You et al.).
-VALENCE = {"amusement": "happy", "awe": "happy", "contentment": "happy", "excitement": "happy",
-           "anger": "sad", "disgust": "sad", "fear": "sad", "sadness": "sad"}
-
-
-@dataclass(frozen=True)
-class HeadSpec:
-    """What a named head predicts and where its files go."""
-
-    name: str
-    stem: str
-    classes: tuple[str, ...]
-    version: str
-    augment_copies: int
-
-    @property
-    def head_file(self) -> str:
-        return f"{self.stem}_head.keras"
-
-    @property
-    def card_file(self) -> str:
-        return f"{self.stem}.json"
-
-
-HEADS = {
-    "happy-sad": HeadSpec("happy-sad", "happy_sad", ("sad", "happy"), "hs-1", augment_copies=4),
-    "emotion": HeadSpec("emotion", "emotion", EMOTIONS, "emo-1", augment_copies=2),
-}
-
-
 @dataclass(frozen=True)
 class Sample:
     """One labelled image, its path relative to the data folder."""

@@ -18,9 +18,9 @@ from urllib.parse import quote
 import sqlite_utils
 
 from photocull.base.atomic import atomic_write_text, check_output_folder
-from photocull.groups.load import load_groups, load_review_singles
 from photocull.base.names import shown
 from photocull.base.progress import Progress
+from photocull.groups.load import load_groups, load_review_singles
 from photocull.scan.read import UnreadablePhoto, read_preview
 
 THUMB_SIZE = 240

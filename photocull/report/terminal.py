@@ -17,8 +17,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from photocull.groups.load import Group
 from photocull.base.names import shown
+from photocull.groups.load import Group
 from photocull.pipeline import ScanSummary
 
 

@@ -11,9 +11,7 @@ photo unreadable. Decoding is bounded by memory, not only by pixel count.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
-import stat
 import warnings
 from dataclasses import dataclass
 from struct import error as struct_error
@@ -22,6 +20,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageFile
 
+from photocull.base.files import NotARegularFile, content_digest, open_regular
 from photocull.scan.discover import sniff
 
 try:  # HEIC/HEIF support is optional at import time so a broken libheif never stops a scan
@@ -40,7 +39,6 @@ DRAFT_SIZE = (256, 256)
 MAX_REDUCE = 8
 # The most memory one decode may take, the decoded image and its 8-bit conversion together.
 MAX_DECODE_BYTES = 512 * 2**20
-DIGEST = "sha256"
 
 EXIF_IFD = 0x8769
 TAG_ORIENTATION = 0x0112
@@ -87,25 +85,6 @@ class Preview:
     size: int  # bytes, from the descriptor that was read (consistent with ``sha256``)
     mtime_ns: int
     sha256: str | None = None
-
-
-def file_digest(path: str) -> str:
-    """SHA-256 of every byte of ``path``: the content identity scans record and apply checks."""
-    with _open_regular(path) as f:
-        return hashlib.file_digest(f, DIGEST).hexdigest()
-
-
-def _open_regular(path: str) -> BinaryIO:
-    """Open ``path`` for reading without blocking on a FIFO or device, and only if it is a file."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UnreadablePhoto("not a regular file (a pipe, socket or device): nothing to read")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def _text(value: Any) -> str | None:
@@ -260,12 +239,14 @@ def _small_8bit(img: Image.Image, draft_size: tuple[int, int]) -> Image.Image:
 def read_preview(path: str, draft_size: tuple[int, int] = DRAFT_SIZE, digest: bool = False) -> Preview:
     """Decode ``path`` once at about ``draft_size`` (or larger), upright; with ``digest``, its SHA-256 too."""
     try:
-        f = _open_regular(path)
+        f = open_regular(path)
     except IsADirectoryError:
         raise UnreadablePhoto("a folder, not a photo") from None
+    except NotARegularFile:
+        raise UnreadablePhoto("not a regular file (a pipe, socket or device): nothing to read") from None
     with f:
         st = os.fstat(f.fileno())
-        sha = hashlib.file_digest(f, DIGEST).hexdigest() if digest else None
+        sha = content_digest(f) if digest else None
         f.seek(0)
         head = f.read(16)
         f.seek(0)

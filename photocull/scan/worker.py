@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from photocull.base.names import shown
 from photocull.scan.measure import measure
 from photocull.scan.model_input import to_model_input
-from photocull.base.names import shown
 from photocull.scan.read import UnreadablePhoto, read_preview
 
 

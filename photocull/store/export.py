@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import sqlite_utils
 
+from photocull.base.heads import EMOTIONS
 from photocull.base.names import json_text
 
-EMOTIONS = ("amusement", "anger", "awe", "contentment", "disgust", "excitement", "fear", "sadness")
 CSV_FIELDS = (
     "path", "group", "captured_at", "time_source", "width", "height", "size", "format", "camera_make",
     "camera_model", "sharpness", "exposure", "highlights_clipped", "shadows_clipped", "quality",
