@@ -155,9 +155,8 @@ def _find_moves(db: sqlite_utils.Database, seen: set[str], new_files: list) -> l
     if not new_files:
         return []
     by_size: dict[int, list[dict]] = defaultdict(list)
-    for row in db.query("select id, path, size, sha256, missing_since from photos where sha256 is not null"):
-        if row["path"] not in seen:
-            by_size[row["size"]].append(row)
+    for row in store.digests_elsewhere(db, seen):
+        by_size[row["size"]].append(row)
     moves = []
     for f in new_files:
         candidates = by_size.get(f.size)

@@ -15,8 +15,9 @@ import pytest
 # Fixture builders live with the scripts that share them (they need scikit-image, a test extra).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
-from photocull.store.database import open_db
 from synthetic import Library, build_library
+
+from photocull.store.database import open_db
 
 
 @pytest.fixture(autouse=True)

@@ -12,14 +12,14 @@ import pytest
 import send2trash.plat_other
 from PIL import Image
 from skimage import data
+from synthetic import save_photo
 
-from photocull.decide import apply as apply_mod
-from photocull.decide.apply import apply, plan, undo
-from photocull.store.database import open_db
 from photocull.base.errors import PhotocullError
 from photocull.base.paths import HOLDING_FOLDER
+from photocull.decide import apply as apply_mod
+from photocull.decide.apply import apply, plan, undo
 from photocull.pipeline import ScanOptions, scan
-from synthetic import save_photo
+from photocull.store.database import open_db
 
 NAMES = {
     "suggested": "DCIM/Camera/IMG_0001.jpg",  # suggestion discard → moved

@@ -7,7 +7,13 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from photocull.mood.backbone import INPUT_SIZE, LAST_CONV_LAYER, imagenet_labels, load_backbone, load_imagenet_classifier
+from photocull.mood.backbone import (
+    INPUT_SIZE,
+    LAST_CONV_LAYER,
+    imagenet_labels,
+    load_backbone,
+    load_imagenet_classifier,
+)
 from photocull.scan.model_input import to_model_input
 
 

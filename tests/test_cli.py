@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from photocull.cli.main import cli
-from photocull.store.database import open_db
 from photocull.pipeline import ScanOptions, scan
+from photocull.store.database import open_db
 
 
 def run(*args: str, db: Path | None = None):

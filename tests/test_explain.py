@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 from PIL import Image
 from skimage import data
-
-from photocull.report import explain, panel, saliency
-from photocull.mood.backbone import EMBEDDING_LAYER
-from photocull.base.errors import PhotocullError
-from photocull.report.saliency import Explainer, explain_image
-from photocull.mood.files import models_dir
-from photocull.scan.model_input import to_model_input
-from photocull.mood.scoring import load_classifier
 from synthetic import save_photo
+
+from photocull.base.errors import PhotocullError
 from photocull.base.heads import HEADS
+from photocull.mood.backbone import EMBEDDING_LAYER
+from photocull.mood.files import models_dir
+from photocull.mood.scoring import load_classifier
+from photocull.report import explain, panel, saliency
+from photocull.report.saliency import Explainer, explain_image
+from photocull.scan.model_input import to_model_input
 
 
 def _cornered(photo: np.ndarray, size: int = 448) -> Image.Image:

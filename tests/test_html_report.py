@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from skimage import data
-
-from photocull.store.database import open_db
-from photocull.report.sheet import render_contact_sheet
-from photocull.pipeline import ScanOptions, scan
 from synthetic import save_photo, variant
+
+from photocull.pipeline import ScanOptions, scan
+from photocull.report.sheet import render_contact_sheet
+from photocull.store.database import open_db
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 CHROMIUM = "/usr/bin/chromium"

@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from photocull.cli.main import cli
-from photocull.groups.load import load_groups
-from photocull.report.interactive import parse_choice, run_interactive
 from photocull.pipeline import ScanOptions, scan
+from photocull.report.interactive import parse_choice, run_interactive
+from photocull.store.groups import load_groups
 
 
 def keys(*chars: str):

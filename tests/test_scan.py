@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from synthetic import save_photo
 
 from photocull.groups.cluster import GroupingOptions
 from photocull.pipeline import ScanOptions, scan
-from synthetic import save_photo
 
 
 def rel_groups(db, root: Path) -> list[set[str]]:

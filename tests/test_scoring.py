@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from photocull.mood.backbone import LAST_CONV_LAYER
-from photocull.scan.model_input import to_model_input
-from photocull.mood.scoring import Scorer, load_classifier
 from photocull.base.heads import EMOTIONS
+from photocull.mood.backbone import LAST_CONV_LAYER
+from photocull.mood.scoring import Scorer, load_classifier
+from photocull.scan.model_input import to_model_input
 
 
 @pytest.fixture(scope="module")

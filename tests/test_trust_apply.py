@@ -18,15 +18,15 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 from skimage import data
+from synthetic import save_photo, variant
 
-from photocull.decide.apply import apply, undo
-from photocull.cli.main import cli
-from photocull.store.database import open_db
-from photocull.decide.decisions import set_decisions
 from photocull.base.errors import PhotocullError
 from photocull.base.paths import HOLDING_FOLDER
+from photocull.cli.main import cli
+from photocull.decide.apply import apply, undo
 from photocull.pipeline import ScanOptions, scan
-from synthetic import save_photo, variant
+from photocull.store.database import open_db
+from photocull.store.decisions import set_decisions
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -196,9 +196,9 @@ def test_journal_full_after_some_moves(bursts, monkeypatch):
     """The disk fills after two files were moved: they stay undoable, the rest stay in place."""
     db, root, _ = bursts
     before = tree(root)
-    from photocull.decide import apply as apply_mod
+    from photocull.store import journal as journal_mod
 
-    real = apply_mod._journal
+    real = journal_mod.journal_move
     calls = []
 
     def journal(db_, **row):
@@ -207,7 +207,7 @@ def test_journal_full_after_some_moves(bursts, monkeypatch):
             raise sqlite3.OperationalError("database or disk is full")
         return real(db_, **row)
 
-    monkeypatch.setattr(apply_mod, "_journal", journal)
+    monkeypatch.setattr(journal_mod, "journal_move", journal)
     with pytest.raises(PhotocullError, match="2 photos were moved"):
         apply(db)
     assert len([k for k in tree(root) if k.startswith(HOLDING_FOLDER)]) == 2

@@ -22,11 +22,11 @@ import pytest
 from click.testing import CliRunner
 
 from photocull.base import atomic
-from photocull.store import photos as store
-from photocull.cli.main import cli
-from photocull.store.database import open_db
 from photocull.base.errors import PhotocullError
+from photocull.cli.main import cli
 from photocull.pipeline import ScanOptions, scan
+from photocull.store import photos as store
+from photocull.store.database import open_db
 
 
 def cli_run(db: Path, *args: str, input: str | None = None):

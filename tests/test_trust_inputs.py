@@ -21,19 +21,19 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 from skimage import data
+from synthetic import save_photo, variant
 
 from photocull import pipeline as scan_mod
-from photocull.scan import worker as worker_mod
-from photocull.decide.apply import apply
-from photocull.cli.main import cli
-from photocull.store.database import open_db
-from photocull.decide.decisions import set_decisions
 from photocull.base.errors import PhotocullError
+from photocull.cli.main import cli
+from photocull.decide.apply import apply
 from photocull.groups.cluster import group
-from photocull.report.sheet import render_contact_sheet
-from photocull.scan.read import UnreadablePhoto, read_preview
 from photocull.pipeline import ScanOptions, scan
-from synthetic import save_photo, variant
+from photocull.report.sheet import render_contact_sheet
+from photocull.scan import worker as worker_mod
+from photocull.scan.read import UnreadablePhoto, read_preview
+from photocull.store.database import open_db
+from photocull.store.decisions import set_decisions
 
 BAD_NAME = b"bad\xff name.jpg"  # not UTF-8: a name a camera card or an old archive can hold
 

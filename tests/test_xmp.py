@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-
-from photocull.store.database import open_db
-from photocull.pipeline import ScanOptions, scan
 from synthetic import save_photo
+
 from photocull.decide.xmp import write_sidecars
+from photocull.pipeline import ScanOptions, scan
+from photocull.store.database import open_db
 
 RATING = "{http://ns.adobe.com/xap/1.0/}Rating"
 LABEL = "{http://ns.adobe.com/xap/1.0/}Label"

@@ -20,9 +20,9 @@ from rich.console import Console
 from rich.text import Text
 
 from photocull import __version__
-from photocull.cli.models import models as models_group
 from photocull.base.errors import PhotocullError
 from photocull.base.names import json_text, shown
+from photocull.cli.models import models as models_group
 
 stderr = Console(stderr=True)
 EXIT_FAILURE = 1
@@ -112,9 +112,9 @@ def scan(ctx, roots, no_models, workers, batch_size, phash_threshold, burst_thre
     A rescan re-reads only new or changed files. Ctrl-C stops cleanly; run again to resume.
     """
     from photocull.groups.cluster import GroupingOptions
-    from photocull.report.terminal import RichProgress, summary_table
     from photocull.pipeline import ScanOptions
     from photocull.pipeline import scan as run_scan
+    from photocull.report.terminal import RichProgress, summary_table
 
     grouping = GroupingOptions()
     if phash_threshold is not None:
@@ -152,7 +152,7 @@ def review(ctx, as_json, show_all, limit, group_id, interactive, html_path) -> N
 
     By default only groups that still need a decision are listed.
     """
-    from photocull.groups.load import load_groups, load_review_singles
+    from photocull.store.groups import load_groups, load_review_singles
 
     db = _db(ctx)
     console = _stdout_console()
@@ -311,7 +311,12 @@ def explain(ctx, photo, group_id, model, class_name, method, output, open_after)
         from photocull.base.atomic import check_output_folder
 
         check_output_folder(output)
-    from photocull.report.explain import explain_group_to_file, explain_to_file, record_explanation
+    from photocull.report.explain import (
+        explain_group_to_file,
+        explain_to_file,
+        record_explanation,
+    )
+    from photocull.store.photos import photo_id
 
     db = _db(ctx)
     with stderr.status("explaining…"):
@@ -319,9 +324,9 @@ def explain(ctx, photo, group_id, model, class_name, method, output, open_after)
             _, out = explain_group_to_file(db, group_id, output, model=model, class_name=class_name, method=method)
         else:
             explanation, out = explain_to_file(photo, output, model=model, class_name=class_name, method=method)
-            row = db.execute("select id from photos where path = ?", [str(photo.resolve())]).fetchone()
-            if row:
-                record_explanation(db, row[0], out, explanation)
+            pid = photo_id(db, str(photo.resolve()))
+            if pid is not None:
+                record_explanation(db, pid, out, explanation)
     click.echo(shown(str(out)))
     if open_after:
         click.launch(str(out))

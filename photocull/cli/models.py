@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from photocull.mood.files import models_dir
 from photocull.base.heads import HEADS, VALENCE
+from photocull.mood.files import models_dir
 
 console = Console()
 

@@ -29,7 +29,9 @@ from photocull.base.names import shown
 from photocull.base.paths import HOLDING_FOLDER
 from photocull.base.progress import Progress
 from photocull.decide.trash import find_in_trash, trashinfo_for
-from photocull.store.photos import db_file, now
+from photocull.store import journal
+from photocull.store.groups import other_members
+from photocull.store.photos import db_file
 
 MODE_HOLDING = "holding"
 MODE_TRASH = "trash"
@@ -118,12 +120,7 @@ def _free_name(path: str, taken: set[str]) -> str:
 
 def plan(db: sqlite_utils.Database, *, trash: bool = False) -> list[PlannedMove]:
     """Present photos whose effective decision (a person's, else the suggestion) is discard."""
-    rows = db.query(
-        """select p.id, p.path, p.root, p.size, p.mtime_ns, p.sha256, p.group_id, p.suggestion, d.decision
-        from photos p left join decisions d on d.photo_id = p.id
-        where p.missing_since is null and coalesce(d.decision, p.suggestion) = 'discard'
-        order by p.path"""
-    )
+    rows = journal.discards(db)
     taken: set[str] = set()
     moves = []
     for r in rows:
@@ -211,9 +208,7 @@ def apply(
         progress.start(len(report.planned))
     checks = _Checks(db)
     try:
-        with db.atomic():
-            db.execute("update applies set status = 'interrupted' where status = 'running'")
-            report.apply_id = db["applies"].insert({"started_at": now(), "status": "running", "mode": mode}).last_pk
+        report.apply_id = journal.start_apply(db, mode)
         with terminate_as_interrupt():
             try:
                 for m in report.planned:
@@ -242,28 +237,10 @@ def apply(
 
 
 def _finish_apply(db: sqlite_utils.Database, report: ApplyReport) -> None:
-    """Close the run; one that touched no file is removed, so ``undo`` never "undoes" an empty run."""
-    with db.atomic():
-        touched = db.execute(
-            "select count(*) from moves where apply_id = ? and state in ('planned', 'moved')", [report.apply_id]
-        ).fetchone()[0]
-        if touched:
-            status = "interrupted" if report.interrupted else "done"
-            db["applies"].update(report.apply_id, {"finished_at": now(), "status": status})
-        else:
-            db.execute("delete from moves where apply_id = ?", [report.apply_id])
-            db.execute("delete from applies where id = ?", [report.apply_id])
-            report.apply_id = None
-
-
-def _journal(db: sqlite_utils.Database, **row) -> int:
-    with db.atomic():
-        return db["moves"].insert({**row, "at": now()}).last_pk
-
-
-def _set_state(db: sqlite_utils.Database, move_id: int, state: str, note: str | None = None) -> None:
-    with db.atomic():
-        db["moves"].update(move_id, {"state": state, "note": note, "at": now()})
+    """Close the run; one that touched no file leaves no trace, so ``undo`` never "undoes" an empty run."""
+    status = "interrupted" if report.interrupted else "done"
+    if not journal.close_apply(db, report.apply_id, status):
+        report.apply_id = None
 
 
 class _Checks:
@@ -306,11 +283,7 @@ class _Checks:
         """
         if m.group_id is None:
             return None
-        members = list(self.db.query(
-            """select p.id, p.path, p.size, p.mtime_ns, p.sha256, p.missing_since, p.suggestion, d.decision
-            from photos p left join decisions d on d.photo_id = p.id where p.group_id = ? and p.id != ?""",
-            [m.group_id, m.photo_id],
-        ))
+        members = other_members(self.db, m.group_id, m.photo_id)
         keepers = [r for r in members if (r["decision"] or r["suggestion"]) != "discard"]
         if not keepers:
             if all(r["decision"] == "discard" for r in members) and m.because == "your decision":
@@ -341,7 +314,7 @@ def _apply_one(db: sqlite_utils.Database, report: ApplyReport, m: PlannedMove, c
         report.skipped.append(FileNote(m.src, why))
         return
     dst = None if m.dst is None else _free_name(m.dst, set())  # the plan may be stale by now
-    move_id = _journal(db, **base, dst=dst, sha256=m.sha256, state="planned")
+    move_id = journal.journal_move(db, **base, dst=dst, sha256=m.sha256, state="planned")
     report.in_flight = m
     try:
         if dst is None:
@@ -353,14 +326,12 @@ def _apply_one(db: sqlite_utils.Database, report: ApplyReport, m: PlannedMove, c
     except OSError as exc:
         where = f" ({shown(exc.filename)})" if exc.filename and exc.filename != m.src else ""
         why = f"could not be moved: {exc.strerror or exc}{where}"
-        _set_state(db, move_id, "failed", why)
+        journal.set_move_state(db, move_id, "failed", why)
         report.failed.append(FileNote(m.src, why))
         report.in_flight = None
         return
     note = None if dst else "in the system trash; restore it from there by hand if undo cannot find it"
-    with db.atomic():
-        db["moves"].update(move_id, {"state": "moved", "dst": dst, "note": note, "at": now()})
-        db["photos"].update(m.photo_id, {"missing_since": now()})
+    journal.mark_moved(db, move_id, m.photo_id, dst, note)
     report.in_flight = None
     report.moved.append(PlannedMove(m.photo_id, m.src, dst, m.size, m.mtime_ns, m.because, m.sha256, m.group_id))
 
@@ -371,28 +342,21 @@ def undo(db: sqlite_utils.Database, apply_id: int | None = None) -> UndoReport:
     Files that cannot go back are reported and stay journaled, so undo can be run again once the
     problem (say, a new file at the original path) is dealt with.
     """
-    if apply_id is None:
-        row = next(db.query(
-            """select * from applies a where a.status != 'undone' and exists (select 1 from moves m
-            where m.apply_id = a.id and m.state in ('planned', 'moved')) order by a.id desc limit 1"""
-        ), None)
-        if row is None:
-            raise PhotocullError("nothing to undo: every photo photocull apply moved with this database is back")
-    else:
-        row = next(db.query("select * from applies where id = ?", [apply_id]), None)
-        if row is None:
-            raise PhotocullError(f"there is no apply #{apply_id}; photocull undo without a number undoes the last one")
+    row = journal.apply_to_undo(db, apply_id)
+    if row is None and apply_id is None:
+        raise PhotocullError("nothing to undo: every photo photocull apply moved with this database is back")
+    if row is None:
+        raise PhotocullError(f"there is no apply #{apply_id}; photocull undo without a number undoes the last one")
     if row["status"] == "undone":
         raise PhotocullError(
             f"apply #{row['id']} was already undone; name an older apply to undo it (photocull undo APPLY_ID)"
         )
     report = UndoReport(apply_id=row["id"], status="undone")
-    moves = list(db.query("select * from moves where apply_id = ? and state in ('planned', 'moved') order by id desc", [row["id"]]))
+    moves = journal.moves_to_undo(db, row["id"])
     for mv in moves:
         _undo_one(db, row["mode"], mv, report)
     report.status = "partly undone" if report.problems else "undone"
-    with db.atomic():
-        db["applies"].update(row["id"], {"status": report.status})
+    journal.set_apply_status(db, row["id"], report.status)
     if row["mode"] == MODE_HOLDING:
         _remove_empty_holding_folders({mv["dst"] for mv in moves if mv["dst"]})
     return report
@@ -406,7 +370,7 @@ def _undo_one(db: sqlite_utils.Database, mode: str, mv: dict, report: UndoReport
                 src, f"the interrupted apply left a complete copy at {dst}; the original is in place, "
                 "so you may delete that copy",
             ))
-        _set_state(db, mv["id"], "not_moved")
+        journal.set_move_state(db, mv["id"], "not_moved")
         report.not_moved.append(src)
         return
     info = None
@@ -438,9 +402,7 @@ def _undo_one(db: sqlite_utils.Database, mode: str, mv: dict, report: UndoReport
         return
     if info and os.path.exists(info):
         os.remove(info)  # the trash's note about the file, now stale
-    with db.atomic():
-        db["moves"].update(mv["id"], {"state": "restored", "at": now()})
-        db.execute("update photos set missing_since = null where id = ? and path = ?", [mv["photo_id"], src])
+    journal.mark_restored(db, mv["id"], mv["photo_id"], src)
     report.restored.append(src)
 
 

@@ -22,6 +22,7 @@ import sqlite_utils
 from photocull.base.names import shown
 from photocull.decide.config import load_config
 from photocull.scan.measure import to_unsigned64
+from photocull.store.photos import save_suggestions, suggestion_inputs
 
 
 @dataclass
@@ -186,12 +187,7 @@ def judge_single(m: dict, config: dict) -> Suggestion:
 def suggest_all(db: sqlite_utils.Database, config: dict | None = None) -> dict[str, int]:
     """Recompute and store every present photo's suggestion; a person's decisions are untouched."""
     config = config or load_config()
-    rows = list(
-        db.query(
-            "select id, path, group_id, format, width, height, size, time_source, sharpness, brightness, "
-            "highlights, shadows, phash, happy from photos where missing_since is null and phash is not null"
-        )
-    )
+    rows = suggestion_inputs(db)
     by_group: dict[int, list[dict]] = {}
     suggestions: list[Suggestion] = []
     for row in rows:
@@ -201,21 +197,16 @@ def suggest_all(db: sqlite_utils.Database, config: dict | None = None) -> dict[s
             by_group.setdefault(row["group_id"], []).append(row)
     for members in by_group.values():
         suggestions.extend(rank_group(sorted(members, key=lambda m: m["path"]), config))
-    with db.atomic():
-        db.execute("update photos set suggestion = null, reasons = null, quality = null where missing_since is not null")
-        db.conn.executemany(
-            "update photos set suggestion = ?, quality = ?, reasons = ?, reason_data = ? where id = ?",
-            [
-                (
-                    s.suggestion,
-                    s.score,
-                    json.dumps([r.text() for r in s.reasons], ensure_ascii=False),
-                    json.dumps([r.__dict__ for r in s.reasons], ensure_ascii=False),
-                    s.photo_id,
-                )
-                for s in suggestions
-            ],
+    save_suggestions(db, [
+        (
+            s.suggestion,
+            s.score,
+            json.dumps([r.text() for r in s.reasons], ensure_ascii=False),
+            json.dumps([r.__dict__ for r in s.reasons], ensure_ascii=False),
+            s.photo_id,
         )
+        for s in suggestions
+    ])
     counts: dict[str, int] = {"keep": 0, "discard": 0, "review": 0}
     for s in suggestions:
         counts[s.suggestion] += 1

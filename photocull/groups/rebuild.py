@@ -7,8 +7,7 @@ import sqlite_utils
 
 from photocull.base.heads import EMBEDDING_DIM
 from photocull.groups.cluster import GroupingOptions, group
-from photocull.store.photos import save_groups
-
+from photocull.store.groups import grouping_inputs, save_groups
 
 
 def load_embeddings(blobs: list[bytes | None]) -> np.ndarray:
@@ -24,11 +23,7 @@ def load_embeddings(blobs: list[bytes | None]) -> np.ndarray:
 def regroup(db: sqlite_utils.Database, options: GroupingOptions | None = None) -> dict[int, list[int]]:
     """Group all present photos; returns {group id: photo ids}."""
     options = options or GroupingOptions()
-    use_embeddings = db.execute("select 1 from photos where embedding is not null limit 1").fetchone() is not None
-    columns = "id, phash, dhash, captured_ts, time_source" + (", embedding" if use_embeddings else "")
-    rows = list(
-        db.query(f"select {columns} from photos where missing_since is null and phash is not null order by id")
-    )
+    rows, use_embeddings = grouping_inputs(db)
     ids = np.array([r["id"] for r in rows], dtype=np.int64)
     times = np.array(
         [r["captured_ts"] if r["time_source"] == "exif" and r["captured_ts"] is not None else np.nan for r in rows],

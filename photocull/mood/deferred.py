@@ -14,6 +14,7 @@ import numpy as np
 from photocull.base.errors import PhotocullError
 from photocull.mood.files import WHAT_TO_DO, scorer_version
 
+
 class DeferredScorer:
     def __init__(self) -> None:
         self.version = scorer_version()

@@ -12,9 +12,13 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from photocull.mood.backbone import EMBEDDING_LAYER, INPUT_SIZE, load_imagenet_classifier
-from photocull.mood.files import model_path, scorer_version
 from photocull.base.heads import HEADS, HeadSpec
+from photocull.mood.backbone import (
+    EMBEDDING_LAYER,
+    INPUT_SIZE,
+    load_imagenet_classifier,
+)
+from photocull.mood.files import model_path, scorer_version
 
 
 def _load_head(spec: HeadSpec) -> tuple[keras.Model, dict]:

@@ -7,7 +7,6 @@ from pathlib import Path
 import sqlite_utils
 
 from photocull.base.errors import PhotocullError
-from photocull.groups.load import load_groups
 from photocull.report.panel import Explanation, render_group_png, render_png
 from photocull.report.saliency import (
     check_method,
@@ -15,7 +14,8 @@ from photocull.report.saliency import (
     get_explainer,
     load_photo,
 )
-from photocull.store.photos import now
+from photocull.store.explanations import record_explanation as store_explanation
+from photocull.store.groups import load_groups
 
 
 def default_output(photo_path: str | Path) -> Path:
@@ -40,17 +40,8 @@ def explain_to_file(path: str | Path, out_path: str | Path | None = None, *, mod
 def record_explanation(db: sqlite_utils.Database, photo_id: int, out_path: str | Path,
                        explanation: Explanation) -> None:
     """Remember (replacing any earlier one) the PNG that explains a photo, for the HTML contact sheet."""
-    db["explanations"].upsert(
-        {
-            "photo_id": photo_id,
-            "path": str(Path(out_path).resolve()),
-            "model": explanation.model,
-            "class_name": explanation.class_name,
-            "method": explanation.method,
-            "created_at": now(),
-        },
-        pk="photo_id",
-    )
+    store_explanation(db, photo_id, str(Path(out_path).resolve()), explanation.model, explanation.class_name,
+                      explanation.method)
 
 
 def _caption(member: dict) -> list[str]:

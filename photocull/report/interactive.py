@@ -10,9 +10,9 @@ import sqlite_utils
 from rich.console import Console
 from rich.text import Text
 
-from photocull.decide.decisions import set_decisions
-from photocull.groups.load import Group, load_groups
 from photocull.report.terminal import group_table
+from photocull.store.decisions import set_decisions
+from photocull.store.groups import Group, load_groups
 
 KEYS = "[bold]a[/]ccept suggestion · [bold]k[/]eep all · [bold]c[/]hoose which to keep · [bold]s[/]kip · [bold]q[/]uit"
 

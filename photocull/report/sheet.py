@@ -20,8 +20,9 @@ import sqlite_utils
 from photocull.base.atomic import atomic_write_text, check_output_folder
 from photocull.base.names import shown
 from photocull.base.progress import Progress
-from photocull.groups.load import load_groups, load_review_singles
 from photocull.scan.read import UnreadablePhoto, read_preview
+from photocull.store.explanations import explanation_paths
+from photocull.store.groups import load_groups, load_review_singles
 
 THUMB_SIZE = 240
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -47,9 +48,7 @@ def render_contact_sheet(db: sqlite_utils.Database, path: str | os.PathLike, pro
     """Write the contact sheet to ``path`` (atomically) and return it; ``progress`` counts photos."""
     out = Path(path)
     check_output_folder(out)
-    explanations = {
-        r["photo_id"]: r["path"] for r in db.query("select photo_id, path from explanations") if r["path"]
-    }
+    explanations = explanation_paths(db)
     groups = load_groups(db)
     singles = load_review_singles(db)
     if progress is not None:

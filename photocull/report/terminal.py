@@ -18,8 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from photocull.base.names import shown
-from photocull.groups.load import Group
 from photocull.pipeline import ScanSummary
+from photocull.store.groups import Group
 
 
 class _SpeedColumn(ProgressColumn):

@@ -18,8 +18,8 @@ from typing import Any
 import sqlite_utils
 
 from photocull.base.errors import PhotocullError
-from photocull.store.migrations import MIGRATIONS, apply_migrations
 from photocull.base.paths import default_db_path
+from photocull.store.migrations import MIGRATIONS, apply_migrations
 
 # Columns that hold file paths; a BLOB read from one of them is a non-UTF-8 name.
 PATH_COLUMNS = frozenset({"path", "root", "src", "dst"})

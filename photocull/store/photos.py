@@ -135,34 +135,29 @@ def finish_scan(db: sqlite_utils.Database, scan_id: int, status: str, summary: d
         db["scans"].update(scan_id, {"finished_at": now(), "status": status, "summary": json.dumps(summary)})
 
 
-def save_groups(db: sqlite_utils.Database, groups: list[list[int]]) -> dict[int, list[int]]:
-    """Store groups of photo ids; a group whose membership is unchanged keeps its id.
+def suggestion_inputs(db: sqlite_utils.Database) -> list[dict]:
+    """What the suggester ranks: every present, measured photo with its group and signals."""
+    return list(db.query(
+        "select id, path, group_id, format, width, height, size, time_source, sharpness, brightness, "
+        "highlights, shadows, phash, happy from photos where missing_since is null and phash is not null"
+    ))
 
-    Returns {group id: member ids}. Ids of dissolved groups are never handed out again.
-    """
-    current = {
-        r["members"]: r["id"] for r in db.query("select id, members from groups where dissolved_at is null")
-    }
-    next_id = (db.execute("select coalesce(max(id), 0) from groups").fetchone()[0] or 0) + 1
-    stamp = now()
-    result: dict[int, list[int]] = {}
-    new_rows = []
-    for members in groups:
-        key = ",".join(str(m) for m in sorted(members))
-        gid = current.pop(key, None)
-        if gid is None:
-            gid, next_id = next_id, next_id + 1
-            new_rows.append({"id": gid, "members": key, "size": len(members), "created_at": stamp})
-        result[gid] = sorted(members)
+
+def save_suggestions(db: sqlite_utils.Database, rows: list[tuple]) -> None:
+    """Store (suggestion, quality, reasons JSON, reason data JSON, photo id) rows; missing photos lose theirs."""
     with db.atomic():
+        db.execute("update photos set suggestion = null, reasons = null, quality = null where missing_since is not null")
         db.conn.executemany(
-            "update groups set dissolved_at = ? where id = ?", [(stamp, gid) for gid in current.values()]
+            "update photos set suggestion = ?, quality = ?, reasons = ?, reason_data = ? where id = ?", rows
         )
-        if new_rows:
-            db["groups"].insert_all(new_rows)
-        db.execute("update photos set group_id = null where group_id is not null")
-        db.conn.executemany(
-            "update photos set group_id = ? where id = ?",
-            [(gid, pid) for gid, members in result.items() for pid in members],
-        )
-    return result
+
+
+def digests_elsewhere(db: sqlite_utils.Database, seen: set[str]) -> list[dict]:
+    """Photos with a content digest that are not at any path seen by this scan (candidates for a move)."""
+    rows = db.query("select id, path, size, sha256, missing_since from photos where sha256 is not null")
+    return [r for r in rows if r["path"] not in seen]
+
+
+def photo_id(db: sqlite_utils.Database, path: str) -> int | None:
+    row = db.execute("select id from photos where path = ?", [path]).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,103 @@
+"""Near-duplicate groups in the database: what grouping reads and saves, and what reports read back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from photocull.store.photos import now
+
+
+@dataclass
+class Group:
+    id: int
+    members: list[dict]
+
+
+def load_groups(db: sqlite_utils.Database, group_id: int | None = None) -> list[Group]:
+    """Current groups, largest first (then oldest id), members in path order."""
+    where = "p.group_id is not null and p.missing_since is null"
+    params: list = []
+    if group_id is not None:
+        where += " and p.group_id = ?"
+        params.append(group_id)
+    rows = db.query(
+        f"""select p.*, d.decision from photos p left join decisions d on d.photo_id = p.id
+        where {where} order by p.group_id, p.path""",
+        params,
+    )
+    by_group: dict[int, list[dict]] = {}
+    for row in rows:
+        by_group.setdefault(row["group_id"], []).append(_member(row))
+    groups = [Group(gid, members) for gid, members in by_group.items()]
+    return sorted(groups, key=lambda g: (-len(g.members), g.id))
+
+
+def load_review_singles(db: sqlite_utils.Database) -> list[dict]:
+    """Photos without near-duplicates that look like junk (suggested 'review') and have no decision yet."""
+    rows = db.query(
+        "select p.*, d.decision from photos p left join decisions d on d.photo_id = p.id "
+        "where p.suggestion = 'review' and p.missing_since is null and d.decision is null order by p.path"
+    )
+    return [_member(row) for row in rows]
+
+
+def _member(row: dict) -> dict:
+    """A photo row as reports use it: JSON columns decoded, the embedding blob left out."""
+    row = dict(row)
+    row.pop("embedding", None)
+    row["reasons"] = json.loads(row["reasons"]) if row["reasons"] else []
+    row["emotions"] = json.loads(row["emotions"]) if row["emotions"] else None
+    return row
+
+
+def grouping_inputs(db: sqlite_utils.Database) -> tuple[list[dict], bool]:
+    """id, hashes and capture time of every present, measured photo (and embeddings once any exist)."""
+    use_embeddings = db.execute("select 1 from photos where embedding is not null limit 1").fetchone() is not None
+    columns = "id, phash, dhash, captured_ts, time_source" + (", embedding" if use_embeddings else "")
+    rows = list(db.query(f"select {columns} from photos where missing_since is null and phash is not null order by id"))
+    return rows, use_embeddings
+
+
+def other_members(db: sqlite_utils.Database, group_id: int, photo_id: int) -> list[dict]:
+    """The rest of a group, with what apply needs to know each one is still there as scanned."""
+    return list(db.query(
+        """select p.id, p.path, p.size, p.mtime_ns, p.sha256, p.missing_since, p.suggestion, d.decision
+        from photos p left join decisions d on d.photo_id = p.id where p.group_id = ? and p.id != ?""",
+        [group_id, photo_id],
+    ))
+
+
+def save_groups(db: sqlite_utils.Database, groups: list[list[int]]) -> dict[int, list[int]]:
+    """Store groups of photo ids; a group whose membership is unchanged keeps its id.
+
+    Returns {group id: member ids}. Ids of dissolved groups are never handed out again.
+    """
+    current = {
+        r["members"]: r["id"] for r in db.query("select id, members from groups where dissolved_at is null")
+    }
+    next_id = (db.execute("select coalesce(max(id), 0) from groups").fetchone()[0] or 0) + 1
+    stamp = now()
+    result: dict[int, list[int]] = {}
+    new_rows = []
+    for members in groups:
+        key = ",".join(str(m) for m in sorted(members))
+        gid = current.pop(key, None)
+        if gid is None:
+            gid, next_id = next_id, next_id + 1
+            new_rows.append({"id": gid, "members": key, "size": len(members), "created_at": stamp})
+        result[gid] = sorted(members)
+    with db.atomic():
+        db.conn.executemany(
+            "update groups set dissolved_at = ? where id = ?", [(stamp, gid) for gid in current.values()]
+        )
+        if new_rows:
+            db["groups"].insert_all(new_rows)
+        db.execute("update photos set group_id = null where group_id is not null")
+        db.conn.executemany(
+            "update photos set group_id = ? where id = ?",
+            [(gid, pid) for gid, members in result.items() for pid in members],
+        )
+    return result
