@@ -8,6 +8,7 @@ call), and writes each batch in one transaction.
 from __future__ import annotations
 
 import itertools
+import json
 import multiprocessing as mp
 import os
 import sqlite3
@@ -133,6 +134,7 @@ def _plan_root(
     moved_ids = {pid for pid, _, _ in moves}
     store.record_moves(db, root, moves)
     store.mark_present(db, reappeared)
+    summary.counts["reappeared"] += len(reappeared)
     summary.counts["moved"] += len(moves)
     moved_paths = {path for _, path, _ in moves}
     for f in new_files:
@@ -272,12 +274,18 @@ def scan(
                     progress.advance(len(pending))
             except KeyboardInterrupt:
                 summary.interrupted = True
-            groups = regroup(db, options.grouping)
-            summary.groups = len(groups)
-            summary.grouped_photos = sum(len(m) for m in groups.values())
-            summary.suggestions = suggest_all(db, config)
+            settings = json.dumps({"grouping": options.grouping.as_dict(), "config": config}, sort_keys=True)
+            changed = any(summary.counts[k] for k in ("new", "changed", "read_again", "moved", "missing", "reappeared"))
+            if changed or any(t for _, t in plans) or store.last_settings(db) != settings:
+                groups = regroup(db, options.grouping)
+                summary.groups = len(groups)
+                summary.grouped_photos = sum(len(m) for m in groups.values())
+                summary.suggestions = suggest_all(db, config)
+            else:  # nothing moved, appeared or changed, and the same settings: groups and suggestions stand
+                summary.groups, summary.grouped_photos, summary.suggestions = store.current_outcome(db)
             summary.seconds = time.perf_counter() - started
-            store.finish_scan(db, scan_id, "interrupted" if summary.interrupted else "done", summary.as_dict())
+            status = "interrupted" if summary.interrupted else "done"
+            store.finish_scan(db, scan_id, status, summary.as_dict(), settings)
     except sqlite3.DatabaseError as exc:
         _mark_failed(db, scan_id, summary)
         raise PhotocullError(

@@ -105,6 +105,23 @@ def test_unchanged_rescan_reads_nothing(library, db):
     assert {r["id"]: r["group_id"] for r in db.query("select id, group_id from photos")} == before
 
 
+def test_unchanged_rescan_keeps_groups_and_suggestions_without_recomputing(library, db, monkeypatch):
+    from photocull import pipeline
+
+    first = scan(db, [library.root], options=ScanOptions(workers=1))
+    suggestions = {r["id"]: (r["suggestion"], r["reasons"]) for r in db.query("select id, suggestion, reasons from photos")}
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("an unchanged rescan regrouped")
+
+    monkeypatch.setattr(pipeline, "regroup", must_not_run)
+    again = scan(db, [library.root], options=ScanOptions(workers=1))
+    assert (again.groups, again.grouped_photos, again.suggestions) == (first.groups, first.grouped_photos, first.suggestions)
+    assert {r["id"]: (r["suggestion"], r["reasons"]) for r in db.query("select id, suggestion, reasons from photos")} == suggestions
+    with pytest.raises(AssertionError, match="regrouped"):  # other settings: groups are rebuilt
+        scan(db, [library.root], options=ScanOptions(workers=1, grouping=GroupingOptions(phash_threshold=4)))
+
+
 def test_rescan_sees_new_changed_deleted_and_moved(library, db):
     scan(db, [library.root], options=ScanOptions(workers=1))
     ids = {r["path"]: r["id"] for r in db.query("select id, path from photos")}

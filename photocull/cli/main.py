@@ -87,7 +87,6 @@ def _db(ctx: click.Context):
     "--db",
     "db_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    envvar="PHOTOCULL_DB",
     help="SQLite database to use (default: photocull.db in the user data directory; env PHOTOCULL_DB).",
 )
 @click.pass_context

@@ -6,7 +6,6 @@ TensorFlow is imported inside the commands only, so loading the CLI stays fast.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,12 +17,9 @@ from rich.table import Table
 
 from photocull.base.heads import HEADS, VALENCE
 from photocull.mood.files import models_dir
+from photocull.mood.tfquiet import import_tensorflow_quietly
 
 console = Console()
-
-
-def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _fmt(value: float | None) -> str:
@@ -97,7 +93,7 @@ def _default_cache() -> Path:
               help="embedding cache folder [default: the user cache folder]")
 def train(name: str, data_dir: Path, out_dir: Path, split_file: Path | None, cache_dir: Path | None) -> None:
     """Train head NAME on a labelled folder; selects and calibrates on validation, reports test."""
-    _quiet_tensorflow()
+    import_tensorflow_quietly()
     from photocull.mood.training import read_dataset, train_head, write_card
 
     spec = HEADS[name]
@@ -129,7 +125,7 @@ def train(name: str, data_dir: Path, out_dir: Path, split_file: Path | None, cac
               help="embedding cache folder [default: the user cache folder]")
 def evaluate_cmd(name: str, data_dir: Path, split_file: Path | None, cache_dir: Path | None) -> None:
     """Measure installed head NAME on any labelled folder."""
-    _quiet_tensorflow()
+    import_tensorflow_quietly()
     import keras
 
     from photocull.mood.backbone import load_backbone

@@ -21,7 +21,7 @@ import sqlite_utils
 
 from photocull.base.names import shown
 from photocull.decide.config import load_config
-from photocull.scan.measure import to_unsigned64
+from photocull.base.bits import hamming
 from photocull.store.photos import save_suggestions, suggestion_inputs
 
 
@@ -109,7 +109,7 @@ def rank_group(members: list[dict], config: dict) -> list[Suggestion]:
     keep_cfg = config["keep"]
     for k in order[1:]:
         distinct = all(
-            bin(to_unsigned64(members[k]["phash"]) ^ to_unsigned64(members[j]["phash"])).count("1")
+            hamming(members[k]["phash"], members[j]["phash"])
             >= keep_cfg["distinct_phash_bits"]
             or abs(happy[k] - happy[j]) >= keep_cfg["distinct_happy"]
             for j in kept

@@ -8,6 +8,8 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from photocull.base.bits import to_signed64
+
 # Sharpness is measured on a grey image of this long side, so a 12 MP photo and its small re-save
 # are compared on equal terms (a re-save scores lower because it really holds less detail).
 SHARPNESS_SIZE = 384
@@ -25,18 +27,9 @@ class Measures:
     shadows: float
 
 
-def to_signed64(value: int) -> int:
-    """SQLite integers are signed 64-bit; store the 64 hash bits as such."""
-    return value - (1 << 64) if value >= (1 << 63) else value
-
-
-def to_unsigned64(value: int) -> int:
-    return value + (1 << 64) if value < 0 else value
-
-
 def hash_int(h: imagehash.ImageHash) -> int:
-    bits = np.asarray(h.hash, dtype=np.uint8).ravel()
-    return int("".join("1" if b else "0" for b in bits), 2)
+    """The hash's 64 bits, first row first, as one integer."""
+    return int.from_bytes(np.packbits(np.asarray(h.hash, dtype=bool).ravel()).tobytes(), "big")
 
 
 def fixed_grey(img: Image.Image) -> Image.Image:

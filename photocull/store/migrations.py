@@ -146,6 +146,13 @@ def m009_content_digest(db: sqlite_utils.Database) -> None:
     db["photos"].add_column("sha256", str)
 
 
+@migration
+def m010_scan_settings(db: sqlite_utils.Database) -> None:
+    # The grouping options and suggestion config a scan used: an unchanged rescan with the same
+    # settings leaves groups and suggestions as they are instead of recomputing them.
+    db["scans"].add_column("settings", str)
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations this database has not seen; return their names."""
     db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)

@@ -130,9 +130,33 @@ def start_scan(db: sqlite_utils.Database, roots: list[str]) -> int:
         ).last_pk
 
 
-def finish_scan(db: sqlite_utils.Database, scan_id: int, status: str, summary: dict) -> None:
+def finish_scan(
+    db: sqlite_utils.Database, scan_id: int, status: str, summary: dict, settings: str | None = None
+) -> None:
+    """Close a scan run with its summary and the grouping/suggestion settings it used."""
     with db.atomic():
-        db["scans"].update(scan_id, {"finished_at": now(), "status": status, "summary": json.dumps(summary)})
+        db["scans"].update(
+            scan_id, {"finished_at": now(), "status": status, "summary": json.dumps(summary), "settings": settings}
+        )
+
+
+def last_settings(db: sqlite_utils.Database) -> str | None:
+    """The settings the last completed scan grouped and suggested with."""
+    row = db.execute("select settings from scans where status = 'done' order by id desc limit 1").fetchone()
+    return row[0] if row else None
+
+
+def current_outcome(db: sqlite_utils.Database) -> tuple[int, int, dict[str, int]]:
+    """(groups, photos in groups, suggestion counts) as the database holds them now."""
+    groups, grouped = db.execute(
+        "select count(distinct group_id), count(group_id) from photos where missing_since is null"
+    ).fetchone()
+    counts = {"keep": 0, "discard": 0, "review": 0}
+    for suggestion, n in db.execute(
+        "select suggestion, count(*) from photos where missing_since is null and suggestion is not null group by suggestion"
+    ):
+        counts[suggestion] = n
+    return groups, grouped, counts
 
 
 def suggestion_inputs(db: sqlite_utils.Database) -> list[dict]:
