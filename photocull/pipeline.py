@@ -7,6 +7,7 @@ call), and writes each batch in one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import multiprocessing as mp
@@ -65,8 +66,22 @@ class ScanSummary:
     seconds: float = 0.0
 
     COUNTS = (
-        "photos_found", "new", "changed", "read_again", "unchanged", "moved", "missing", "measured", "scored", "errors",
-        "videos", "other_files", "skipped_hidden", "skipped_links", "skipped_loops", "other_names",
+        "photos_found",
+        "new",
+        "changed",
+        "read_again",
+        "unchanged",
+        "moved",
+        "missing",
+        "measured",
+        "scored",
+        "errors",
+        "videos",
+        "other_files",
+        "skipped_hidden",
+        "skipped_links",
+        "skipped_loops",
+        "other_names",
     )
 
     def as_dict(self) -> dict:
@@ -300,7 +315,5 @@ def scan(
 
 def _mark_failed(db: sqlite_utils.Database, scan_id: int, summary: ScanSummary) -> None:
     """Best effort: the storage that just failed may refuse this too, and the next scan tidies up anyway."""
-    try:
+    with contextlib.suppress(sqlite3.Error):
         store.finish_scan(db, scan_id, "failed", summary.as_dict())
-    except sqlite3.Error:
-        pass

@@ -52,7 +52,7 @@ def main() -> None:
     n = sum(1 for p in args.photos.iterdir() if p.is_file())
     work = Path(tempfile.mkdtemp(prefix="photocull-compare-"))
     report: dict = {"photos": n, "repeats": args.repeats}
-    for models in ([False] if args.no_models else [False, True]):
+    for models in [False] if args.no_models else [False, True]:
         key = "with_models" if models else "no_models"
         times: dict[str, list[float]] = {"old": [], "new": []}
         for r in range(args.repeats):

@@ -41,6 +41,7 @@ def make(case: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     vector = rng.normal(size=1280).astype(np.float32)
     embeddings = np.tile(vector, (n, 1))
     if case.startswith("near"):
+
         def flips() -> np.ndarray:
             return np.uint64(1) << rng.integers(0, 64, n).astype(np.uint64)
 
@@ -59,9 +60,13 @@ def run_case(case: str, n: int) -> dict:
     groups = group(ph, dh, times, embeddings=embeddings)
     seconds = time.perf_counter() - start
     return {
-        "case": case, "photos": n, "seconds": round(seconds, 2), "groups": len(groups),
+        "case": case,
+        "photos": n,
+        "seconds": round(seconds, 2),
+        "groups": len(groups),
         "largest_group": max((len(g) for g in groups), default=0),
-        "peak_rss_mb": round(_hwm_mb(), 1), "peak_rss_added_by_grouping_mb": round(_hwm_mb() - hwm_before, 1),
+        "peak_rss_mb": round(_hwm_mb(), 1),
+        "peak_rss_added_by_grouping_mb": round(_hwm_mb() - hwm_before, 1),
     }
 
 
@@ -82,8 +87,12 @@ def main() -> None:
     results = []
     for case in [args.case] if args.case else CASES:
         n = args.n or (100_000 if case == "library" else 10_000)
-        out = subprocess.run([sys.executable, __file__, "--child", "--case", case, "--n", str(n)],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", "--case", case, "--n", str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         results.append(json.loads(out))
         print(json.dumps(results[-1]), flush=True)
 

@@ -47,7 +47,9 @@ def make_small(args: tuple[Path, int]) -> None:
     """A distinct tiny photo (smooth random blobs): rescans never open files, so size is irrelevant."""
     dst, k = args
     rng = np.random.default_rng(k)
-    Image.fromarray(rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)).resize((64, 48), Image.Resampling.BICUBIC).save(dst, quality=80)
+    Image.fromarray(rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)).resize(
+        (64, 48), Image.Resampling.BICUBIC
+    ).save(dst, quality=80)
 
 
 def draft_decode(path: str) -> tuple[int, int]:
@@ -103,7 +105,7 @@ def main() -> None:
         pool.map(draft_decode, files, chunksize=4)
         report["draft_decode_2proc_photos_per_s"] = round(len(files) / (time.perf_counter() - start), 1)
 
-    for models in ([False] if args.no_models else [False, True]):
+    for models in [False] if args.no_models else [False, True]:
         db = work / f"bench-{'models' if models else 'hash'}.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -123,7 +125,7 @@ def main() -> None:
         for f in files[: len(files) // 2]:
             os.link(f, half / Path(f).name)
     n_half = len(files) // 2
-    for models in ([False] if args.no_models else [False, True]):
+    for models in [False] if args.no_models else [False, True]:
         key = "with_models" if models else "no_models"
         db = work / f"bench-half-{key}.db"
         for suffix in ("", "-wal", "-shm"):
@@ -132,7 +134,9 @@ def main() -> None:
         report[f"cold_scan_{key}_peak_rss_mb_{n_half}_photos"] = round(rss_half, 1)
         marginal = (len(files) - n_half) / (report[f"cold_scan_{key}_seconds"] - seconds_half)
         report[f"marginal_scan_{key}_photos_per_s"] = round(marginal, 1)
-        report[f"ratio_marginal_{key}_to_draft_ceiling"] = round(marginal / report["draft_decode_2proc_photos_per_s"], 3)
+        report[f"ratio_marginal_{key}_to_draft_ceiling"] = round(
+            marginal / report["draft_decode_2proc_photos_per_s"], 3
+        )
     report["ratio_no_models_to_draft_ceiling"] = round(
         report["cold_scan_no_models_photos_per_s"] / report["draft_decode_2proc_photos_per_s"], 3
     )
@@ -147,7 +151,11 @@ def main() -> None:
         for k in range(0, args.rescan_photos, 500):
             (small / f"{k:05d}").mkdir(parents=True)
         with ctx.Pool(2) as pool:
-            pool.map(make_small, [(small / f"{k - k % 500:05d}" / f"IMG_{k:05d}.jpg", k) for k in range(args.rescan_photos)], chunksize=64)
+            pool.map(
+                make_small,
+                [(small / f"{k - k % 500:05d}" / f"IMG_{k:05d}.jpg", k) for k in range(args.rescan_photos)],
+                chunksize=64,
+            )
     db = work / "rescan.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """Measure Scorer.score throughput (photos/s) on this machine's CPU.
 
-    .venv/bin/python scripts/benchmark_scoring.py --batch 32 --batches 20
+.venv/bin/python scripts/benchmark_scoring.py --batch 32 --batches 20
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from photocull.mood.scoring import Scorer  # noqa: E402
+from photocull.mood.scoring import Scorer
 
 
 def main() -> None:
@@ -35,8 +35,9 @@ def main() -> None:
         scorer.score(images)
     elapsed = time.perf_counter() - start
     n = args.batch * args.batches
-    print(f"{n} photos in {elapsed:.2f} s: {n / elapsed:.1f} photos/s at batch {args.batch} "
-          f"({os.cpu_count()} CPU cores)")
+    print(
+        f"{n} photos in {elapsed:.2f} s: {n / elapsed:.1f} photos/s at batch {args.batch} ({os.cpu_count()} CPU cores)"
+    )
 
 
 if __name__ == "__main__":

@@ -67,8 +67,14 @@ def keras_layer_for(torch_prefix: str) -> str:
     if idx == 1:
         table = {"0.0": "depthwise_dwconv", "0.1": "depthwise_bn", "1": "project_conv", "2": "project_bn"}
     else:
-        table = {"0.0": "expand_conv", "0.1": "expand_bn", "1.0": "depthwise_dwconv", "1.1": "depthwise_bn",
-                 "2": "project_conv", "3": "project_bn"}
+        table = {
+            "0.0": "expand_conv",
+            "0.1": "expand_bn",
+            "1.0": "depthwise_dwconv",
+            "1.1": "depthwise_bn",
+            "2": "project_conv",
+            "3": "project_bn",
+        }
     return f"block{idx}_{table[sub]}"
 
 
@@ -103,8 +109,15 @@ def torch_reference_logits(sd: dict[str, np.ndarray], images: np.ndarray) -> np.
     def conv_bn(x, prefix_conv, prefix_bn, stride, groups, relu):
         w = t[f"{prefix_conv}.weight"]
         x = F.conv2d(x, w, stride=stride, padding=w.shape[-1] // 2, groups=groups)
-        x = F.batch_norm(x, t[f"{prefix_bn}.running_mean"], t[f"{prefix_bn}.running_var"], t[f"{prefix_bn}.weight"],
-                         t[f"{prefix_bn}.bias"], training=False, eps=1e-5)
+        x = F.batch_norm(
+            x,
+            t[f"{prefix_bn}.running_mean"],
+            t[f"{prefix_bn}.running_var"],
+            t[f"{prefix_bn}.weight"],
+            t[f"{prefix_bn}.bias"],
+            training=False,
+            eps=1e-5,
+        )
         return F.relu6(x) if relu else x
 
     x = torch.from_numpy(((images / 255.0 - MEAN) / STD).astype(np.float32).transpose(0, 3, 1, 2))
@@ -136,7 +149,8 @@ def write_torchvision_extras(wheel: Path, out_dir: Path) -> None:
         licence = next(zf.read(n) for n in zf.namelist() if n.endswith(".dist-info/LICENSE"))
     tree = ast.parse(meta)
     names = next(
-        ast.literal_eval(node.value) for node in tree.body
+        ast.literal_eval(node.value)
+        for node in tree.body
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "_IMAGENET_CATEGORIES"
     )
     if len(names) != 1000:
@@ -189,10 +203,14 @@ def main() -> None:
     for name, k, t in zip(names, keras_logits, torch_logits):
         top = int(k.argmax())
         label = labels[top] if labels else ""
-        print(f"{name:22s} keras top-1 {top:4d} {label:24s} torch top-1 {int(t.argmax()):4d}  "
-              f"max|diff| {np.abs(k - t).max():.2e}")
-    print(f"max abs logit diff over {len(names)} images: {diff.max():.3e} (logit range "
-          f"{torch_logits.min():.1f}..{torch_logits.max():.1f})")
+        print(
+            f"{name:22s} keras top-1 {top:4d} {label:24s} torch top-1 {int(t.argmax()):4d}  "
+            f"max|diff| {np.abs(k - t).max():.2e}"
+        )
+    print(
+        f"max abs logit diff over {len(names)} images: {diff.max():.3e} (logit range "
+        f"{torch_logits.min():.1f}..{torch_logits.max():.1f})"
+    )
     if not np.array_equal(keras_logits.argmax(1), torch_logits.argmax(1)) or diff.max() > 1e-3:
         raise SystemExit("Keras port does not match torch")
 

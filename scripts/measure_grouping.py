@@ -22,12 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from photocull.store.database import open_db  # noqa: E402
-from photocull.groups.cluster import GroupingOptions, group  # noqa: E402
-from photocull.groups.rebuild import load_embeddings  # noqa: E402
-from photocull.pipeline import ScanOptions, scan  # noqa: E402
-from photocull.mood.scoring import Scorer  # noqa: E402
-from synthetic import build_library, sample_photos, save_photo, variant  # noqa: E402
+from photocull.groups.cluster import GroupingOptions, group
+from photocull.groups.rebuild import load_embeddings
+from photocull.mood.scoring import Scorer
+from photocull.pipeline import ScanOptions, scan
+from photocull.store.database import open_db
+from synthetic import build_library, sample_photos, save_photo, variant
 
 
 def hard_bursts(root: Path) -> list[set[str]]:
@@ -51,7 +51,11 @@ def pairs_of(groups: list[set[str]]) -> set[frozenset]:
 def evaluate(name: str, root: Path, truth_groups: list[set[str]], scorer: Scorer, work: Path) -> dict:
     db = open_db(work / f"{name}.db")
     scan(db, [root], scorer=scorer, options=ScanOptions(workers=2))
-    rows = list(db.query("select path, phash, dhash, captured_ts, time_source, embedding from photos where missing_since is null order by id"))
+    rows = list(
+        db.query(
+            "select path, phash, dhash, captured_ts, time_source, embedding from photos where missing_since is null order by id"
+        )
+    )
     rel = [str(Path(r["path"]).relative_to(root)) for r in rows]
     phash = np.array([r["phash"] for r in rows], dtype=np.int64)
     dhash = np.array([r["dhash"] for r in rows], dtype=np.int64)
@@ -85,7 +89,9 @@ def evaluate(name: str, root: Path, truth_groups: list[set[str]], scorer: Scorer
                     burst_dhash_threshold=base.burst_dhash_threshold + loosen,
                     embedding_bonus_bits=0,
                 )
-            found = pairs_of([{rel[k] for k in g} for g in group(phash, dhash, times, opts, None if min_sim is None else emb)])
+            found = pairs_of(
+                [{rel[k] for k in g} for g in group(phash, dhash, times, opts, None if min_sim is None else emb)]
+            )
             tp = len(found & truth)
             report["rules"].append(
                 f"loosen {loosen:2d} bits, min cosine {min_sim}: precision {tp / max(len(found), 1):.3f} "

@@ -14,10 +14,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from photocull.scan.read import EXIF_IFD, TAG_DATETIME_ORIGINAL, TAG_MAKE, TAG_MODEL, TAG_OFFSET_ORIGINAL, TAG_ORIENTATION, TAG_SUBSEC_ORIGINAL
+from photocull.scan.read import (
+    EXIF_IFD,
+    TAG_DATETIME_ORIGINAL,
+    TAG_MAKE,
+    TAG_MODEL,
+    TAG_OFFSET_ORIGINAL,
+    TAG_ORIENTATION,
+    TAG_SUBSEC_ORIGINAL,
+)
 
 
-def exif_bytes(when: dt.datetime | None, orientation: int = 1, make: str = "Pixel", model: str = "Synthetic 1") -> bytes:
+def exif_bytes(
+    when: dt.datetime | None, orientation: int = 1, make: str = "Pixel", model: str = "Synthetic 1"
+) -> bytes:
     """EXIF with DateTimeOriginal + SubSecTimeOriginal + OffsetTimeOriginal, as phones write it."""
     exif = Image.Exif()
     exif[TAG_MAKE] = make
@@ -44,9 +54,7 @@ def save_photo(
     stored = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270, 3: Image.Transpose.ROTATE_180}
     pixels = img.transpose(stored[orientation]) if orientation in stored else img
     kwargs: dict = {"exif": exif_bytes(when, orientation)} if when is not None or orientation != 1 else {}
-    if path.suffix.lower() in (".jpg", ".jpeg"):
-        kwargs["quality"] = quality
-    elif path.suffix.lower() in (".heic", ".heif"):
+    if path.suffix.lower() in (".jpg", ".jpeg") or path.suffix.lower() in (".heic", ".heif"):
         kwargs["quality"] = quality
     pixels.save(path, **kwargs)
     return path
@@ -63,7 +71,9 @@ def variant(img: Image.Image, rng: np.random.Generator, strength: float = 1.0) -
     dy = rng.uniform(-0.02, 0.02) * h * strength
     left = max(0.0, min(w - cw, (w - cw) / 2 + dx))
     top = max(0.0, min(h - ch, (h - ch) / 2 + dy))
-    frame = frame.crop((round(left), round(top), round(left + cw), round(top + ch))).resize((w, h), Image.Resampling.BILINEAR)
+    frame = frame.crop((round(left), round(top), round(left + cw), round(top + ch))).resize(
+        (w, h), Image.Resampling.BILINEAR
+    )
     arr = np.asarray(frame, dtype=np.float32) * (1 + rng.uniform(-0.08, 0.08) * strength)
     arr += rng.normal(0, 3.0, arr.shape)
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
@@ -130,7 +140,15 @@ def build_library(root: Path, seed: int = 0, heic: bool = True) -> Library:
             small = base.resize((base.width * 2 // 5, base.height * 2 // 5), Image.Resampling.LANCZOS)
             members.add(rel(save_photo(small, root / "WhatsApp" / "Images" / "IMG-20240714-WA0001.jpg", quality=75)))
         if name == "rocket" and heic:
-            members.add(rel(save_photo(variant(base, rng, 0.5), root / "DCIM" / "Camera" / "IMG_2900.heic", start + dt.timedelta(seconds=1))))
+            members.add(
+                rel(
+                    save_photo(
+                        variant(base, rng, 0.5),
+                        root / "DCIM" / "Camera" / "IMG_2900.heic",
+                        start + dt.timedelta(seconds=1),
+                    )
+                )
+            )
         lib.groups.append(members)
 
     # Unrelated photos taken in the same minute as the first burst: must not group.

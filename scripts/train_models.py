@@ -25,9 +25,11 @@ SPLITS = REPO / "scripts" / "splits"
 
 def _summary(name: str, report) -> None:
     t = report.test
-    line = (f"{name}: val acc {report.validation['accuracy']:.4f} | test acc {t['accuracy']:.4f} "
-            f"bal acc {t['balanced_accuracy']:.4f} macro-F1 {t['macro_f1']:.4f} "
-            f"ECE {t['ece_before_temperature']:.4f} → {t['ece']:.4f} (T={report.temperature:.3f})")
+    line = (
+        f"{name}: val acc {report.validation['accuracy']:.4f} | test acc {t['accuracy']:.4f} "
+        f"bal acc {t['balanced_accuracy']:.4f} macro-F1 {t['macro_f1']:.4f} "
+        f"ECE {t['ece_before_temperature']:.4f} → {t['ece']:.4f} (T={report.temperature:.3f})"
+    )
     if "roc_auc" in t:
         line += f" ROC-AUC {t['roc_auc']:.4f}"
     print(line, flush=True)
@@ -59,19 +61,24 @@ def main() -> None:
         _summary("happy-sad+FI", with_fi)
         keep_fi = with_fi.validation["accuracy"] > plain.validation["accuracy"]
         chosen = with_fi if keep_fi else plain
-        experiment = {"fi_folded_to_valence": {
-            "question": "does adding FI's train split (folded: amusement/awe/contentment/excitement → happy, "
-                        "anger/disgust/fear/sadness → sad) help on the happy_sad validation split?",
-            "val_accuracy_without_fi": plain.validation["accuracy"],
-            "val_accuracy_with_fi": with_fi.validation["accuracy"],
-            "test_accuracy_without_fi": plain.test["accuracy"],
-            "test_accuracy_with_fi": with_fi.test["accuracy"],
-            "kept": keep_fi,
-        }}
-        evaluate = (f"photocull models evaluate happy-sad --data ../shared/data/happy_sad "
-                    f"--split-file {split_file.relative_to(REPO)}")
-        card = write_card(spec, chosen, args.happy_sad_data, split_file.relative_to(REPO), args.out,
-                          [command, evaluate], experiment)
+        experiment = {
+            "fi_folded_to_valence": {
+                "question": "does adding FI's train split (folded: amusement/awe/contentment/excitement → happy, "
+                "anger/disgust/fear/sadness → sad) help on the happy_sad validation split?",
+                "val_accuracy_without_fi": plain.validation["accuracy"],
+                "val_accuracy_with_fi": with_fi.validation["accuracy"],
+                "test_accuracy_without_fi": plain.test["accuracy"],
+                "test_accuracy_with_fi": with_fi.test["accuracy"],
+                "kept": keep_fi,
+            }
+        }
+        evaluate = (
+            f"photocull models evaluate happy-sad --data ../shared/data/happy_sad "
+            f"--split-file {split_file.relative_to(REPO)}"
+        )
+        card = write_card(
+            spec, chosen, args.happy_sad_data, split_file.relative_to(REPO), args.out, [command, evaluate], experiment
+        )
         print(f"kept FI: {keep_fi}; wrote {card} ({time.time() - start:.0f} s)", flush=True)
 
     if args.only in (None, "emotion"):
@@ -81,7 +88,9 @@ def main() -> None:
         print("emotion on FI", flush=True)
         report = train_head(spec, args.fi_data, split_file, args.cache)
         _summary("emotion", report)
-        evaluate = f"photocull models evaluate emotion --data ../shared/data/fi --split-file {split_file.relative_to(REPO)}"
+        evaluate = (
+            f"photocull models evaluate emotion --data ../shared/data/fi --split-file {split_file.relative_to(REPO)}"
+        )
         card = write_card(spec, report, args.fi_data, split_file.relative_to(REPO), args.out, [command, evaluate])
         print(f"wrote {card} ({time.time() - start:.0f} s)", flush=True)
 

@@ -15,9 +15,8 @@ import pytest
 # Fixture builders live with the scripts that share them (they need scikit-image, a test extra).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
-from synthetic import Library, build_library
-
 from photocull.store.database import open_db
+from synthetic import Library, build_library
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +93,11 @@ def many_photos(pristine_library: Library, tmp_path: Path) -> Path:
     """Eight copies of the fixture's camera folder: a scan long enough to interrupt."""
     root = tmp_path / "many"
     for k in range(8):
-        shutil.copytree(pristine_library.root / "DCIM" / "Camera", root / f"folder{k}", ignore=shutil.ignore_patterns("loop", ".*", "*.mp4"))
+        shutil.copytree(
+            pristine_library.root / "DCIM" / "Camera",
+            root / f"folder{k}",
+            ignore=shutil.ignore_patterns("loop", ".*", "*.mp4"),
+        )
     return root
 
 

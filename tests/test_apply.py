@@ -12,7 +12,6 @@ import pytest
 import send2trash.plat_other
 from PIL import Image
 from skimage import data
-from synthetic import save_photo
 
 from photocull.base.errors import PhotocullError
 from photocull.base.paths import HOLDING_FOLDER
@@ -20,6 +19,7 @@ from photocull.decide import apply as apply_mod
 from photocull.decide.apply import apply, plan, undo
 from photocull.pipeline import ScanOptions, scan
 from photocull.store.database import open_db
+from synthetic import save_photo
 
 NAMES = {
     "suggested": "DCIM/Camera/IMG_0001.jpg",  # suggestion discard → moved
@@ -48,13 +48,19 @@ def library(tmp_path):
     root = tmp_path / "phone"
     pictures = [data.astronaut, data.chelsea, data.coffee, data.rocket, data.camera, data.immunohistochemistry]
     when = dt.datetime(2024, 7, 14, 10, 30)
-    for k, (name, rel) in enumerate(NAMES.items()):
+    for k, rel in enumerate(NAMES.values()):
         img = Image.fromarray(pictures[k]()).convert("RGB").resize((160, 120))
         save_photo(img, root / rel, when + dt.timedelta(minutes=5 * k))
     (root / "DCIM" / "notes.txt").write_text("not a photo\n")
     db = open_db(tmp_path / "db" / "photocull.db")
     scan(db, [root], options=ScanOptions(workers=1))
-    suggestions = {"suggested": "discard", "overridden": "discard", "person": "keep", "review": "review", "nested": "discard"}
+    suggestions = {
+        "suggested": "discard",
+        "overridden": "discard",
+        "person": "keep",
+        "review": "review",
+        "nested": "discard",
+    }
     decisions = {"overridden": "keep", "person": "discard"}
     for key, rel in NAMES.items():
         pid = db.execute("select id from photos where path = ?", [str(root / rel)]).fetchone()[0]
@@ -271,7 +277,7 @@ def test_trash_mode_goes_to_the_freedesktop_trash_and_back(library, data_home):
 
 
 def test_undo_says_so_when_the_trash_no_longer_has_the_file(library, data_home, tmp_path):
-    db, root = library
+    db, _root = library
     report = apply(db, trash=True)
     emptied = tmp_path / "emptied"
     emptied.mkdir()

@@ -89,7 +89,10 @@ def test_help_review_export_start_fast_without_tensorflow(tmp_path, proc_env):
         "import sys, time; t = time.perf_counter(); from photocull.cli.main import cli; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; print(time.perf_counter() - t)"
     )
-    assert float(subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout) < 1.0
+    assert (
+        float(subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout)
+        < 1.0
+    )
     for args in (["--help"], ["review"], ["export"]):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "photocull", *args], env=env, check=True, capture_output=True)
@@ -103,9 +106,24 @@ def test_interrupted_scan_leaves_consistent_db_and_resumes(many_photos, tmp_path
     db_path = tmp_path / "interrupted.db"
     workers = "1" if how == "kill -9" else "2"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "photocull", "--db", str(db_path), "scan", str(root), "--no-models",
-         "--workers", workers, "--batch-size", "2"],
-        env=proc_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "photocull",
+            "--db",
+            str(db_path),
+            "scan",
+            str(root),
+            "--no-models",
+            "--workers",
+            workers,
+            "--batch-size",
+            "2",
+        ],
+        env=proc_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     wait_for_rows(db_path, 4, proc)
     proc.send_signal(signal.SIGKILL if how == "kill -9" else signal.SIGINT)
@@ -129,7 +147,11 @@ def test_interrupted_scan_leaves_consistent_db_and_resumes(many_photos, tmp_path
 def _tree(root: Path) -> dict[str, str]:
     import hashlib
 
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    }
 
 
 def test_apply_dry_run_then_apply_then_undo_through_the_cli(library, tmp_path):

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from skimage import data
-from synthetic import save_photo
 
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import HEADS
@@ -22,6 +21,7 @@ from photocull.mood.scoring import load_classifier
 from photocull.report import explain, panel, saliency
 from photocull.report.saliency import Explainer, explain_image
 from photocull.scan.model_input import to_model_input
+from synthetic import save_photo
 
 
 def _cornered(photo: np.ndarray, size: int = 448) -> Image.Image:
@@ -50,11 +50,12 @@ def random_head() -> Explainer:
     """The happy-sad classifier with every head weight after the embedding redrawn at the trained scale."""
     model, classes = load_classifier("happy-sad")
     rng = np.random.default_rng(0)
-    after_embedding = model.layers[[layer.name for layer in model.layers].index(EMBEDDING_LAYER) + 1:]
+    after_embedding = model.layers[[layer.name for layer in model.layers].index(EMBEDDING_LAYER) + 1 :]
     for layer in after_embedding:
         if layer.get_weights():
-            layer.set_weights([rng.normal(0.0, float(w.std()) or 0.05, w.shape).astype(np.float32)
-                               for w in layer.get_weights()])
+            layer.set_weights(
+                [rng.normal(0.0, float(w.std()) or 0.05, w.shape).astype(np.float32) for w in layer.get_weights()]
+            )
     return Explainer(model, classes, "happy-sad (random head)")
 
 
@@ -74,7 +75,7 @@ def cornered() -> Image.Image:
 def test_map_mass_lies_on_the_photo_not_the_grey_background(explainer, cornered, method):
     explanation = explain_image(cornered, method=method)
     assert explanation.heatmap.shape == (448, 448) and explanation.heatmap.dtype == np.float32
-    assert 0.0 <= explanation.heatmap.min() and explanation.heatmap.max() <= 1.0
+    assert explanation.heatmap.min() >= 0.0 and explanation.heatmap.max() <= 1.0
     assert _top_left_mass(explanation.heatmap) > 0.5
 
 
@@ -168,7 +169,9 @@ def test_clear_errors(explainer, chelsea, tmp_path):
         explain_image(chelsea, class_name="joy")
     with pytest.raises(PhotocullError, match="unknown model 'smile'.*happy-sad"):
         explain_image(chelsea, model="smile")
-    with pytest.raises(PhotocullError, match="unknown explanation method 'lime'.*gradcam\\+\\+, gradcam, saliency, scorecam"):
+    with pytest.raises(
+        PhotocullError, match="unknown explanation method 'lime'.*gradcam\\+\\+, gradcam, saliency, scorecam"
+    ):
         explain_image(chelsea, method="lime")
 
 

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from skimage import data
-from synthetic import save_photo, variant
 
 from photocull.pipeline import ScanOptions, scan
 from photocull.report.sheet import render_contact_sheet
 from photocull.store.database import open_db
+from synthetic import save_photo, variant
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 CHROMIUM = "/usr/bin/chromium"
@@ -58,8 +58,10 @@ def library(tmp_path):
         db["photos"].update(ids[name], {"suggestion": suggestion, "reasons": json.dumps(reasons)})
     db["photos"].update(ids[HOSTILE], {"happy": 0.82, "top_emotion": "contentment"})
     db["decisions"].insert({"photo_id": ids["IMG_0101.jpg"], "decision": "keep"})
-    groups = {frozenset(Path(r["path"]).name for r in db.query("select path from photos where group_id = ?", [g["id"]]))
-              for g in db.query("select id from groups where dissolved_at is null")}
+    groups = {
+        frozenset(Path(r["path"]).name for r in db.query("select path from photos where group_id = ?", [g["id"]]))
+        for g in db.query("select id from groups where dissolved_at is null")
+    }
     assert groups == {frozenset(bursts["cat"][1]), frozenset(bursts["rocket"][1])}, "fixture bursts must group"
     return db, root, ids
 
@@ -84,12 +86,14 @@ class Dom(HTMLParser):
 
 
 def test_contact_sheet_shows_groups_badges_scores_and_reasons(library, tmp_path):
-    db, root, ids = library
+    db, _root, ids = library
     out = render_contact_sheet(db, tmp_path / "sheet.html")
     text = out.read_text(encoding="utf-8")
     dom = Dom(text)
     sections = dom.having("section", "group")
-    assert [s["id"] for s in sections][0] == f"group-{db['photos'].get(ids['IMG_0001.jpg'])['group_id']}"  # largest first
+    assert (
+        next(s["id"] for s in sections) == f"group-{db['photos'].get(ids['IMG_0001.jpg'])['group_id']}"
+    )  # largest first
     assert len(sections) == 2 and len(dom.having("section", "singles")) == 1
     badges = "".join(dom.text)
     assert badges.count("keep (your decision)") == 1  # the person's keep over a discard suggestion
@@ -111,7 +115,7 @@ def test_hostile_names_are_text_and_the_page_is_offline(library, tmp_path):
 
 
 def test_thumbnails_are_upright_and_small(library, tmp_path):
-    db, root, _ = library
+    db, _root, _ = library
     dom = Dom(render_contact_sheet(db, tmp_path / "sheet.html").read_text(encoding="utf-8"))
     for img in dom.having("img"):
         thumb = Image.open(io.BytesIO(base64.b64decode(img["src"].split(",", 1)[1])))
@@ -136,24 +140,42 @@ def test_a_browser_shows_the_sheet_as_intended(library, tmp_path):
     db, _, _ = library
     sheet = render_contact_sheet(db, tmp_path / "sheet.html")
     args = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--window-size=1100,1400",
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--window-size=1100,1400",
     ]
     url = sheet.as_uri()
     dumped = subprocess.run(
         [*args, f"--user-data-dir={tmp_path / 'profile-dom'}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=90, check=True,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=True,
     ).stdout
     dom = Dom(dumped)
     assert len(dom.having("section", "group")) == 2
-    assert {a["class"] for a in dom.having("span", "badge")} >= {"badge keep", "badge discard", "badge review", "badge keep decided"}
+    assert {a["class"] for a in dom.having("span", "badge")} >= {
+        "badge keep",
+        "badge discard",
+        "badge review",
+        "badge keep decided",
+    }
     assert HOSTILE in "".join(dom.text)  # shown as text…
     assert all(a["src"].startswith("data:") for a in dom.having("img"))  # …and no injected <img src=x>
     assert len(dom.having("img")) == 6
     shot = tmp_path / "sheet.png"
     subprocess.run(
         [*args, f"--user-data-dir={tmp_path / 'profile-shot'}", f"--screenshot={shot}", url],
-        capture_output=True, timeout=90, check=True,
+        capture_output=True,
+        timeout=90,
+        check=True,
     )
     pixels = np.asarray(Image.open(shot).convert("RGB"))
     # A page of boxes and text has a few hundred colours; decoded photos bring thousands.

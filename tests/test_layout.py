@@ -13,14 +13,25 @@ def test_tests_package_is_the_repos_own():
     conftest = sys.modules.get("tests.conftest") or sys.modules.get("conftest")
     assert conftest is not None and Path(conftest.__file__).resolve().parent == HERE
     pkg = sys.modules.get("tests")
-    assert pkg is None or not hasattr(pkg, "__file__") or pkg.__file__ is None or Path(pkg.__file__).resolve().parent == HERE
+    assert (
+        pkg is None
+        or not hasattr(pkg, "__file__")
+        or pkg.__file__ is None
+        or Path(pkg.__file__).resolve().parent == HERE
+    )
 
 
 def test_models_ship_with_the_package():
     from photocull.mood.files import model_path
 
     for name in (
-        "mobilenet_v2_imagenet.weights.h5", "imagenet_classes.json", "LICENSE-torchvision.txt", "mobilenet_v2.md",
-        "happy_sad_head.keras", "happy_sad.json", "emotion_head.keras", "emotion.json",
+        "mobilenet_v2_imagenet.weights.h5",
+        "imagenet_classes.json",
+        "LICENSE-torchvision.txt",
+        "mobilenet_v2.md",
+        "happy_sad_head.keras",
+        "happy_sad.json",
+        "emotion_head.keras",
+        "emotion.json",
     ):
         assert model_path(name).stat().st_size > 0

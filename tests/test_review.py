@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 from click.testing import CliRunner
@@ -29,13 +30,15 @@ def test_accept_keep_all_choose_skip_quit(library, db):
     scan(db, [library.root], options=ScanOptions(workers=1))
     groups = load_groups(db)
     assert len(groups) == 4
-    console = Console(file=open("/dev/null", "w"))
+    console = Console(file=io.StringIO())
     # group 1: unknown key then accept; group 2: keep all; group 3: choose #2; group 4: skip
     done = run_interactive(db, console, getchar=keys("x", "a", "k", "c", "s"), prompt=lambda _: "2")
     assert done == {"accepted": 1, "kept_all": 1, "chosen": 1, "skipped": 1}
     d = decisions(db)
     g1, g2, g3, g4 = groups
-    assert all(d[m["path"].rsplit("/", 1)[-1]] == ("discard" if m["suggestion"] == "discard" else "keep") for m in g1.members)
+    assert all(
+        d[m["path"].rsplit("/", 1)[-1]] == ("discard" if m["suggestion"] == "discard" else "keep") for m in g1.members
+    )
     assert all(d[m["path"].rsplit("/", 1)[-1]] == "keep" for m in g2.members)
     chosen = [d[m["path"].rsplit("/", 1)[-1]] for m in g3.members]
     assert chosen == ["discard", "keep"] + ["discard"] * (len(g3.members) - 2)

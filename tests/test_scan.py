@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from synthetic import save_photo
 
 from photocull.groups.cluster import GroupingOptions
 from photocull.pipeline import ScanOptions, scan
+from synthetic import save_photo
 
 
 def rel_groups(db, root: Path) -> list[set[str]]:
@@ -109,15 +109,23 @@ def test_unchanged_rescan_keeps_groups_and_suggestions_without_recomputing(libra
     from photocull import pipeline
 
     first = scan(db, [library.root], options=ScanOptions(workers=1))
-    suggestions = {r["id"]: (r["suggestion"], r["reasons"]) for r in db.query("select id, suggestion, reasons from photos")}
+    suggestions = {
+        r["id"]: (r["suggestion"], r["reasons"]) for r in db.query("select id, suggestion, reasons from photos")
+    }
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("an unchanged rescan regrouped")
 
     monkeypatch.setattr(pipeline, "regroup", must_not_run)
     again = scan(db, [library.root], options=ScanOptions(workers=1))
-    assert (again.groups, again.grouped_photos, again.suggestions) == (first.groups, first.grouped_photos, first.suggestions)
-    assert {r["id"]: (r["suggestion"], r["reasons"]) for r in db.query("select id, suggestion, reasons from photos")} == suggestions
+    assert (again.groups, again.grouped_photos, again.suggestions) == (
+        first.groups,
+        first.grouped_photos,
+        first.suggestions,
+    )
+    assert {
+        r["id"]: (r["suggestion"], r["reasons"]) for r in db.query("select id, suggestion, reasons from photos")
+    } == suggestions
     with pytest.raises(AssertionError, match="regrouped"):  # other settings: groups are rebuilt
         scan(db, [library.root], options=ScanOptions(workers=1, grouping=GroupingOptions(phash_threshold=4)))
 
@@ -176,7 +184,7 @@ def test_no_chain_merging(tmp_path, db):
 
     a = 0
     b = (1 << 8) - 1  # 8 bits from a
-    c = ((1 << 16) - 1)  # 8 bits from b, 16 from a
+    c = (1 << 16) - 1  # 8 bits from b, 16 from a
     groups = group([a, b, c], [a, b, c], [float("nan")] * 3, GroupingOptions(phash_threshold=10, dhash_threshold=10))
     assert groups in ([[0, 1]], [[1, 2]])
 

@@ -67,7 +67,9 @@ def test_rescan_rescores_only_stale_model_versions(library, db, scorer):
 
 def test_cli_scan_with_models_and_models_list(library, tmp_path):
     db = str(tmp_path / "m.db")
-    result = CliRunner().invoke(cli, ["--db", db, "scan", str(library.root / "DCIM" / "Camera"), "--workers", "1", "--json"])
+    result = CliRunner().invoke(
+        cli, ["--db", db, "scan", str(library.root / "DCIM" / "Camera"), "--workers", "1", "--json"]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["scored"] > 0
     records = json.loads(CliRunner().invoke(cli, ["--db", db, "export"]).stdout)

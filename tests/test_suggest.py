@@ -7,12 +7,12 @@ import json
 
 import pytest
 from PIL import Image
-from synthetic import blur, sample_photos, save_photo, variant
 
 from photocull.base.errors import PhotocullError
 from photocull.decide.config import DEFAULTS, load_config
 from photocull.decide.suggest import suggest_all
 from photocull.pipeline import ScanOptions, scan
+from synthetic import blur, sample_photos, save_photo, variant
 
 
 def rows(db) -> dict[str, dict]:

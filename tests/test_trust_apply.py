@@ -18,7 +18,6 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 from skimage import data
-from synthetic import save_photo, variant
 
 from photocull.base.errors import PhotocullError
 from photocull.base.paths import HOLDING_FOLDER
@@ -27,13 +26,15 @@ from photocull.decide.apply import apply, undo
 from photocull.pipeline import ScanOptions, scan
 from photocull.store.database import open_db
 from photocull.store.decisions import set_decisions
+from synthetic import save_photo, variant
 
 
 def tree(root: Path) -> dict[str, str]:
     """Every file below ``root`` by its sha256 (the holding folder included)."""
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
     }
 
 
@@ -51,7 +52,11 @@ def bursts(tmp_path):
     for b, picture in enumerate((data.chelsea, data.astronaut)):
         base = Image.fromarray(picture()).convert("RGB")
         for k in range(3):
-            save_photo(variant(base, rng), root / f"B{b}" / f"IMG_{k}.jpg", when + dt.timedelta(minutes=b, milliseconds=250 * k))
+            save_photo(
+                variant(base, rng),
+                root / f"B{b}" / f"IMG_{k}.jpg",
+                when + dt.timedelta(minutes=b, milliseconds=250 * k),
+            )
     db_path = tmp_path / "db" / "photocull.db"
     db_path.parent.mkdir()
     db = open_db(db_path)
@@ -61,7 +66,9 @@ def bursts(tmp_path):
 
 
 def kept_of(db, folder: str) -> Path:
-    return Path(db.execute("select path from photos where suggestion = 'keep' and path like ?", [f"%/{folder}/%"]).fetchone()[0])
+    return Path(
+        db.execute("select path from photos where suggestion = 'keep' and path like ?", [f"%/{folder}/%"]).fetchone()[0]
+    )
 
 
 def cli_run(db_path: Path, *args: str):
@@ -97,7 +104,11 @@ def test_a_kept_row_that_is_another_name_of_the_discard_protects_it(bursts):
     """A database from before real paths may hold one file twice; "keeping" one name keeps nothing extra."""
     db, _root, _ = bursts
     keeper = kept_of(db, "B0")
-    victim = Path(db.execute("select path from photos where suggestion = 'discard' and path like '%/B0/%' order by path").fetchone()[0])
+    victim = Path(
+        db.execute(
+            "select path from photos where suggestion = 'discard' and path like '%/B0/%' order by path"
+        ).fetchone()[0]
+    )
     alias = victim.with_name("alias.jpg")
     os.link(victim, alias)
     st = victim.stat()
@@ -171,7 +182,9 @@ def test_partial_undo_exits_non_zero_also_with_json(bursts):
 
 
 @pytest.mark.slow
-def test_a_full_disk_during_apply_stops_it_and_undo_restores_everything(bursts, proc_env, photocull_argv, file_size_limit):
+def test_a_full_disk_during_apply_stops_it_and_undo_restores_everything(
+    bursts, proc_env, photocull_argv, file_size_limit
+):
     """A real write failure: the apply process may not grow any file past a few more database pages."""
     db, root, db_path = bursts
     db.execute("pragma wal_checkpoint(truncate)")
@@ -179,7 +192,11 @@ def test_a_full_disk_during_apply_stops_it_and_undo_restores_everything(bursts, 
     before = tree(root)
     limit = 44_000  # the 32 KiB shared-memory file fits; the write-ahead log fills after a move or two
     proc = subprocess.run(
-        photocull_argv("--db", str(db_path), "apply", "--yes"), env=proc_env, check=False, capture_output=True, text=True,
+        photocull_argv("--db", str(db_path), "apply", "--yes"),
+        env=proc_env,
+        check=False,
+        capture_output=True,
+        text=True,
         preexec_fn=file_size_limit(limit),
     )
     assert proc.returncode == 1, proc.stderr

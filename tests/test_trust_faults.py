@@ -56,12 +56,17 @@ def wait_gone(procs: list[psutil.Process], seconds: float) -> list[psutil.Proces
 
 # --- processes ---------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_killed_scan_leaves_no_worker_behind(many_photos, tmp_path, proc_env, photocull_argv, wait_for_rows):
     db_path = tmp_path / "k.db"
     proc = subprocess.Popen(
-        photocull_argv("--db", str(db_path), "scan", str(many_photos), "--no-models", "--workers", "2", "--batch-size", "2"),
-        env=proc_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        photocull_argv(
+            "--db", str(db_path), "scan", str(many_photos), "--no-models", "--workers", "2", "--batch-size", "2"
+        ),
+        env=proc_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_for_rows(db_path, 4, proc)
     workers = family(proc.pid)[1:]
@@ -78,8 +83,13 @@ def test_sigterm_stops_a_scan_like_ctrl_c(many_photos, tmp_path, proc_env, photo
     db_path = tmp_path / "t.db"
     total = sum(1 for p in many_photos.rglob("*") if p.is_file())
     proc = subprocess.Popen(
-        photocull_argv("--db", str(db_path), "scan", str(many_photos), "--no-models", "--workers", "2", "--batch-size", "2"),
-        env=proc_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        photocull_argv(
+            "--db", str(db_path), "scan", str(many_photos), "--no-models", "--workers", "2", "--batch-size", "2"
+        ),
+        env=proc_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     wait_for_rows(db_path, 4, proc)
     everyone = family(proc.pid)
@@ -99,14 +109,23 @@ def test_sigterm_stops_a_scan_like_ctrl_c(many_photos, tmp_path, proc_env, photo
 
 # --- a full disk ---------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
-def test_scan_on_a_full_disk_keeps_whole_batches_and_resumes(many_photos, tmp_path, proc_env, photocull_argv, file_size_limit):
+def test_scan_on_a_full_disk_keeps_whole_batches_and_resumes(
+    many_photos, tmp_path, proc_env, photocull_argv, file_size_limit
+):
     db_path = tmp_path / "full.db"
     total = sum(1 for p in many_photos.rglob("*") if p.is_file())
     open_db(db_path).conn.close()
     proc = subprocess.run(
-        photocull_argv("--db", str(db_path), "scan", str(many_photos), "--no-models", "--workers", "1", "--batch-size", "4"),
-        env=proc_env, check=False, capture_output=True, text=True, preexec_fn=file_size_limit(64_000),
+        photocull_argv(
+            "--db", str(db_path), "scan", str(many_photos), "--no-models", "--workers", "1", "--batch-size", "4"
+        ),
+        env=proc_env,
+        check=False,
+        capture_output=True,
+        text=True,
+        preexec_fn=file_size_limit(64_000),
     )
     assert proc.returncode == 1, proc.stderr
     assert "could not write to the database" in proc.stderr and "Traceback" not in proc.stderr
@@ -165,11 +184,17 @@ def test_export_on_a_full_disk_keeps_the_previous_file(library, tmp_path, monkey
 
 
 @pytest.mark.slow
-def test_export_cut_off_by_a_real_write_limit_keeps_the_previous_file(many_photos, tmp_path, proc_env, photocull_argv, file_size_limit):
+def test_export_cut_off_by_a_real_write_limit_keeps_the_previous_file(
+    many_photos, tmp_path, proc_env, photocull_argv, file_size_limit
+):
     db_path, out, old = _export_file(tmp_path)
     scan(open_db(db_path), [many_photos], options=ScanOptions(workers=2))
     proc = subprocess.run(
-        photocull_argv("--db", str(db_path), "export", "-o", str(out)), env=proc_env, check=False, capture_output=True, text=True,
+        photocull_argv("--db", str(db_path), "export", "-o", str(out)),
+        env=proc_env,
+        check=False,
+        capture_output=True,
+        text=True,
         preexec_fn=file_size_limit(40_000),  # the database opens (32 KiB shared memory); the 80 kB export does not fit
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
@@ -179,11 +204,15 @@ def test_export_cut_off_by_a_real_write_limit_keeps_the_previous_file(many_photo
 
 # --- where outputs go ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    ["export", "-o", "missing/dir/f.json"],
-    ["review", "--html", "missing/dir/sheet.html"],
-    ["explain", "PHOTO", "-o", "missing/dir/x.png"],
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "-o", "missing/dir/f.json"],
+        ["review", "--html", "missing/dir/sheet.html"],
+        ["explain", "PHOTO", "-o", "missing/dir/x.png"],
+    ],
+)
 def test_output_into_a_missing_folder_is_refused_and_creates_nothing(library, tmp_path, monkeypatch, args):
     monkeypatch.chdir(tmp_path)
     photo = next(library.root.rglob("IMG_0000.jpg"))
@@ -208,6 +237,7 @@ def test_output_names_with_markup_characters_are_written_and_named(library, tmp_
 
 # --- no terminal ---------------------------------------------------------------------------------
 
+
 def test_interactive_review_reads_keys_from_a_pipe_and_survives_markup(library, tmp_path):
     db_path = tmp_path / "r.db"
     scan(open_db(db_path), [library.root], options=ScanOptions(workers=1))
@@ -226,8 +256,13 @@ def test_interactive_review_with_no_terminal_at_all(library, tmp_path, proc_env,
     db_path = tmp_path / "n.db"
     scan(open_db(db_path), [library.root], options=ScanOptions(workers=1))
     proc = subprocess.run(
-        photocull_argv("--db", str(db_path), "review", "-i"), env=proc_env, check=False, capture_output=True, text=True,
-        stdin=subprocess.DEVNULL, start_new_session=True,  # no controlling terminal, no /dev/tty
+        photocull_argv("--db", str(db_path), "review", "-i"),
+        env=proc_env,
+        check=False,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # no controlling terminal, no /dev/tty
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "skipped: 0" in proc.stdout

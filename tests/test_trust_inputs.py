@@ -21,7 +21,6 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 from skimage import data
-from synthetic import save_photo, variant
 
 from photocull import pipeline as scan_mod
 from photocull.base.errors import PhotocullError
@@ -34,6 +33,7 @@ from photocull.scan import worker as worker_mod
 from photocull.scan.read import UnreadablePhoto, read_preview
 from photocull.store.database import open_db
 from photocull.store.decisions import set_decisions
+from synthetic import save_photo, variant
 
 BAD_NAME = b"bad\xff name.jpg"  # not UTF-8: a name a camera card or an old archive can hold
 
@@ -58,6 +58,7 @@ def sha(path: Path | bytes) -> str:
 
 
 # --- one folder, one photo, once --------------------------------------------------------------------
+
 
 def test_same_folder_through_a_symlink_is_stored_once_and_apply_moves_only_real_discards(tmp_path, db):
     root = tmp_path / "Pictures"
@@ -93,6 +94,7 @@ def test_a_file_with_two_names_is_one_photo(tmp_path, db):
 
 # --- names that are not UTF-8 -----------------------------------------------------------------------
 
+
 def test_non_utf8_name_is_stored_losslessly_and_round_trips_through_every_output(tmp_path):
     root = tmp_path / "Pictures"
     frames = burst(root)
@@ -110,7 +112,11 @@ def test_non_utf8_name_is_stored_losslessly_and_round_trips_through_every_output
 
     exported = json.loads(cli_run(db_path, "export").stdout_bytes)
     assert os.fsencode(next(r["path"] for r in exported if "bad" in r["path"])) == bad
-    rows = list(csv.DictReader(io.StringIO(cli_run(db_path, "export", "--format", "csv").stdout_bytes.decode("utf-8", "surrogateescape"))))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(cli_run(db_path, "export", "--format", "csv").stdout_bytes.decode("utf-8", "surrogateescape"))
+        )
+    )
     assert os.fsencode(next(r["path"] for r in rows if "bad" in r["path"])) == bad
 
     review = cli_run(db_path, "review", "--all")
@@ -119,10 +125,13 @@ def test_non_utf8_name_is_stored_losslessly_and_round_trips_through_every_output
     assert "bad\\xff name.jpg" in sheet
 
     before = sha(bad)
-    set_decisions(db, {
-        db.execute("select id from photos where path = ?", [bad_str]).fetchone()[0]: "discard",
-        db.execute("select id from photos where path = ?", [str(frames[1])]).fetchone()[0]: "keep",
-    })
+    set_decisions(
+        db,
+        {
+            db.execute("select id from photos where path = ?", [bad_str]).fetchone()[0]: "discard",
+            db.execute("select id from photos where path = ?", [str(frames[1])]).fetchone()[0]: "keep",
+        },
+    )
     report = apply(db)
     assert bad_str in [m.src for m in report.moved] and not os.path.exists(bad)
     assert cli_run(db_path, "undo").exit_code == 0
@@ -131,8 +140,10 @@ def test_non_utf8_name_is_stored_losslessly_and_round_trips_through_every_output
 
 # --- metadata is untrusted ------------------------------------------------------------------------
 
+
 def _exif(ifd0: list[tuple[int, bytes]], sub: list[tuple[int, bytes]]) -> bytes:
     """Little-endian EXIF whose every field is ASCII (type 2), as some writers store even numbers."""
+
     def ifd(entries: list[tuple[int, bytes]], offset: int, pointer: int | None) -> bytes:
         n = len(entries) + (pointer is not None)
         data_at = offset + 2 + 12 * n + 4
@@ -152,25 +163,36 @@ def _exif(ifd0: list[tuple[int, bytes]], sub: list[tuple[int, bytes]]) -> bytes:
     return b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd(ifd0, 8, 8 + first_size) + ifd(sub, 8 + first_size, None)
 
 
-@pytest.mark.parametrize(("orientation", "subsec", "upright"), [
-    (b"6", "²".encode(), True),  # ASCII orientation; a superscript two "is a digit" to str.isdigit
-    (b"six", b"\xff\xfe", False),  # nonsense in both
-])
+@pytest.mark.parametrize(
+    ("orientation", "subsec", "upright"),
+    [
+        (b"6", "²".encode(), True),  # ASCII orientation; a superscript two "is a digit" to str.isdigit
+        (b"six", b"\xff\xfe", False),  # nonsense in both
+    ],
+)
 def test_odd_exif_never_costs_the_photo_or_the_folder(tmp_path, db, orientation, subsec, upright):
     root = tmp_path / "Pictures"
     frames = burst(root, frames=2)
     odd = root / "IMG_odd.jpg"
     Image.fromarray(data.coffee()).save(
-        odd, exif=_exif([(0x0112, orientation)], [(0x9003, b"2024:07:14 10:30:05"), (0x9291, subsec), (0x9011, b"+9x:00")])
+        odd,
+        exif=_exif([(0x0112, orientation)], [(0x9003, b"2024:07:14 10:30:05"), (0x9291, subsec), (0x9011, b"+9x:00")]),
     )
     summary = scan(db, [root], options=ScanOptions(workers=2))
     assert summary.counts["errors"] == 0 and summary.counts["measured"] == 3
-    row = db.execute("select width, height, captured_at, time_source, suggestion from photos where path = ?", [str(odd)]).fetchone()
+    row = db.execute(
+        "select width, height, captured_at, time_source, suggestion from photos where path = ?", [str(odd)]
+    ).fetchone()
     coffee_h, coffee_w = data.coffee().shape[:2]
     assert (row[0], row[1]) == ((coffee_h, coffee_w) if upright else (coffee_w, coffee_h))
     assert row[2] == "2024-07-14T10:30:05" and row[3] == "exif"  # the date survives its broken neighbours
     assert row[4] == "keep"
-    assert db.execute("select count(*) from photos where path in (?, ?) and group_id is not null", [str(f) for f in frames]).fetchone()[0] == 2
+    assert (
+        db.execute(
+            "select count(*) from photos where path in (?, ?) and group_id is not null", [str(f) for f in frames]
+        ).fetchone()[0]
+        == 2
+    )
 
 
 def test_an_unexpected_error_in_one_photo_is_recorded_and_the_scan_goes_on(tmp_path, db, monkeypatch):
@@ -188,10 +210,14 @@ def test_an_unexpected_error_in_one_photo_is_recorded_and_the_scan_goes_on(tmp_p
     summary = scan(db, [root], options=ScanOptions(workers=1))
     assert summary.counts["measured"] == 2 and summary.counts["errors"] == 1
     assert "ValueError: a bug in a measure" in db.execute("select error from errors").fetchone()[0]
-    assert summary.groups == 1 and db.execute("select count(*) from photos where suggestion is not null").fetchone()[0] == 2
+    assert (
+        summary.groups == 1
+        and db.execute("select count(*) from photos where suggestion is not null").fetchone()[0] == 2
+    )
 
 
 # --- files that change under the scan ------------------------------------------------------------
+
 
 def test_renamed_and_unreadable_between_scans_is_recorded_not_a_crash(tmp_path, db, monkeypatch):
     root = tmp_path / "Pictures"
@@ -234,7 +260,10 @@ def test_a_fifo_named_like_a_photo_never_hangs_the_scan(tmp_path, db):
     fifo = root / "IMG_pipe.jpg"
     os.mkfifo(fifo)
     done = threading.Event()
-    threading.Thread(target=lambda: (scan(open_db(tmp_path / "fifo.db"), [root], options=ScanOptions(workers=1)), done.set()), daemon=True).start()
+    threading.Thread(
+        target=lambda: (scan(open_db(tmp_path / "fifo.db"), [root], options=ScanOptions(workers=1)), done.set()),
+        daemon=True,
+    ).start()
     assert done.wait(30), "the scan hung on a FIFO"
     with pytest.raises(UnreadablePhoto, match="not a regular file"):
         read_preview(str(fifo))  # a file replaced by a FIFO after discovery: refused at once
@@ -242,13 +271,18 @@ def test_a_fifo_named_like_a_photo_never_hangs_the_scan(tmp_path, db):
 
 # --- pixels ------------------------------------------------------------------------------------------
 
+
 def _png16_rgb(path: Path, value: int, size: tuple[int, int] = (64, 48)) -> None:
     """A 16-bit RGB PNG (Pillow cannot write one): mid-grey in 16 bits per channel."""
     import zlib
 
     w, h = size
     row = b"\x00" + struct.pack(">HHH", value, value, value) * w
-    chunks = [(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)), (b"IDAT", zlib.compress(row * h)), (b"IEND", b"")]
+    chunks = [
+        (b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)),
+        (b"IDAT", zlib.compress(row * h)),
+        (b"IEND", b""),
+    ]
     out = b"\x89PNG\r\n\x1a\n"
     for kind, body in chunks:
         out += struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
@@ -278,7 +312,9 @@ def test_huge_one_bit_png_decodes_within_a_memory_bound(tmp_path):
         "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
         "print(p.image.size, p.width, int(hwm) // 1024)"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert int(out[-1]) < 600, f"peak RSS {out[-1]} MB"  # was 1.2 GB; decoded image + 8-bit copy ≈ 400 MB
     assert out[-2].rstrip(",") == "14000"
 
@@ -306,13 +342,16 @@ def test_burst_with_embeddings_never_gathers_all_pairs_at_once():
     rng = np.random.default_rng(0)
     base = 0x1234567890ABCDEF
     ph = np.array([base ^ (1 << int(b)) for b in rng.integers(0, 63, n)], dtype=np.int64)
-    emb = np.tile(rng.normal(size=1280).astype(np.float32), (n, 1)) + rng.normal(scale=0.01, size=(n, 1280)).astype(np.float32)
+    emb = np.tile(rng.normal(size=1280).astype(np.float32), (n, 1)) + rng.normal(scale=0.01, size=(n, 1280)).astype(
+        np.float32
+    )
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     groups = group(ph, ph, np.arange(n) * 0.5, embeddings=emb)
     assert sum(len(g) for g in groups) == n and all(len(g) > 1 for g in groups)
 
 
 # --- refusals before any work -------------------------------------------------------------------------
+
 
 def test_database_from_a_newer_photocull_is_refused_and_left_untouched(tmp_path):
     db_path = tmp_path / "new.db"
@@ -327,13 +366,16 @@ def test_database_from_a_newer_photocull_is_refused_and_left_untouched(tmp_path)
     assert sha(db_path) == before
 
 
-@pytest.mark.parametrize(("toml", "key"), [
-    ("[weights]\nsharpness = nan\n", "sharpness"),
-    ("[weights]\nhappy = inf\n", "happy"),
-    ("[weights]\nexposure = -0.5\n", "exposure"),
-    ("[keep]\nmin_relative_score = 1.5\n", "min_relative_score"),
-    ("[weights]\nsharpness = 0\nexposure = 0\nresolution = 0\nfile_quality = 0\nhappy = 0\n", "positive weight"),
-])
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("[weights]\nsharpness = nan\n", "sharpness"),
+        ("[weights]\nhappy = inf\n", "happy"),
+        ("[weights]\nexposure = -0.5\n", "exposure"),
+        ("[keep]\nmin_relative_score = 1.5\n", "min_relative_score"),
+        ("[weights]\nsharpness = 0\nexposure = 0\nresolution = 0\nfile_quality = 0\nhappy = 0\n", "positive weight"),
+    ],
+)
 def test_bad_config_stops_the_scan_before_any_work(tmp_path, monkeypatch, toml, key):
     config = tmp_path / "config.toml"
     config.write_text(toml)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from synthetic import save_photo
 
 from photocull.decide.xmp import write_sidecars
 from photocull.pipeline import ScanOptions, scan
 from photocull.store.database import open_db
+from synthetic import save_photo
 
 RATING = "{http://ns.adobe.com/xap/1.0/}Rating"
 LABEL = "{http://ns.adobe.com/xap/1.0/}Label"
@@ -69,7 +69,12 @@ def test_new_sidecars_follow_the_effective_decision(library):
     db, root = library
     photo_bytes = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in root.glob("*.jpg")}
     report = write_sidecars(db, keep_rating=3)
-    assert sorted(Path(p).name for p in report.created) == ["discard.jpg.xmp", "keep.jpg.xmp", "person.jpg.xmp", "review.jpg.xmp"]
+    assert sorted(Path(p).name for p in report.created) == [
+        "discard.jpg.xmp",
+        "keep.jpg.xmp",
+        "person.jpg.xmp",
+        "review.jpg.xmp",
+    ]
     assert fields(root / "discard.jpg.xmp") == {RATING: "-1", LABEL: "photocull: discard"}
     assert fields(root / "keep.jpg.xmp") == {RATING: "3", LABEL: "photocull: keep"}
     assert fields(root / "person.jpg.xmp") == {RATING: "3", LABEL: "photocull: keep"}  # the person's keep wins
@@ -90,10 +95,19 @@ def test_merge_keeps_foreign_fields_namespaces_and_packet(library):
     assert str(sidecar) in report.updated
     text = sidecar.read_text(encoding="utf-8")
     assert "<?xpacket begin=" in text and '<?xpacket end="w"?>' in text
-    for kept in ("darktable:history", "darktable:operation=\"exposure\"", "foo:custom=\"kept\"", "foo:note", "exif:GPSLatitude"):
+    for kept in (
+        "darktable:history",
+        'darktable:operation="exposure"',
+        'foo:custom="kept"',
+        "foo:note",
+        "exif:GPSLatitude",
+    ):
         assert kept in text
     root_el = ET.fromstring(text.encode())
-    assert [li.text for li in root_el.iter("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}li") if li.text] == ["holiday", "beach"]
+    assert [li.text for li in root_el.iter("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}li") if li.text] == [
+        "holiday",
+        "beach",
+    ]
     assert fields(sidecar) == {RATING: "-1", LABEL: "photocull: discard"}
     assert text.count("Rating") == 1
 

@@ -10,8 +10,16 @@ from dataclasses import dataclass
 EMBEDDING_DIM = 1280  # the MobileNetV2 backbone's pooled embedding, stored per photo and fed to every head
 EMOTIONS = ("amusement", "anger", "awe", "contentment", "disgust", "excitement", "fear", "sadness")
 # FI's eight emotions folded into valence (Mikels' positive / negative split used by You et al.).
-VALENCE = {"amusement": "happy", "awe": "happy", "contentment": "happy", "excitement": "happy",
-           "anger": "sad", "disgust": "sad", "fear": "sad", "sadness": "sad"}
+VALENCE = {
+    "amusement": "happy",
+    "awe": "happy",
+    "contentment": "happy",
+    "excitement": "happy",
+    "anger": "sad",
+    "disgust": "sad",
+    "fear": "sad",
+    "sadness": "sad",
+}
 
 
 @dataclass(frozen=True)

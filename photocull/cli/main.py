@@ -99,10 +99,20 @@ def cli(ctx: click.Context, db_path: Path | None) -> None:
 @click.argument("roots", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--no-models", is_flag=True, help="Fast hash-only scan: skip the happy/sad and emotion models.")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Decoding processes.")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True, help="Photos per write/scoring batch.")
-@click.option("--phash-threshold", type=click.IntRange(0, 32), help="Max pHash distance for a near-duplicate pair (no time evidence).")
-@click.option("--burst-threshold", type=click.IntRange(0, 32), help="Max pHash distance for frames taken within --burst-seconds.")
-@click.option("--burst-seconds", type=click.FloatRange(0), help="Frames closer than this in EXIF time count as a burst.")
+@click.option(
+    "--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True, help="Photos per write/scoring batch."
+)
+@click.option(
+    "--phash-threshold",
+    type=click.IntRange(0, 32),
+    help="Max pHash distance for a near-duplicate pair (no time evidence).",
+)
+@click.option(
+    "--burst-threshold", type=click.IntRange(0, 32), help="Max pHash distance for frames taken within --burst-seconds."
+)
+@click.option(
+    "--burst-seconds", type=click.FloatRange(0), help="Frames closer than this in EXIF time count as a burst."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def scan(ctx, roots, no_models, workers, batch_size, phash_threshold, burst_threshold, burst_seconds, as_json) -> None:
@@ -129,7 +139,9 @@ def scan(ctx, roots, no_models, workers, batch_size, phash_threshold, burst_thre
 
         scorer = DeferredScorer()
     with RichProgress(stderr) as progress:
-        summary = run_scan(db, roots, scorer=scorer, options=ScanOptions(workers, batch_size, grouping), progress=progress)
+        summary = run_scan(
+            db, roots, scorer=scorer, options=ScanOptions(workers, batch_size, grouping), progress=progress
+        )
     if as_json:
         click.echo(json_text(summary.as_dict(), indent=2))
     else:
@@ -144,7 +156,12 @@ def scan(ctx, roots, no_models, workers, batch_size, phash_threshold, burst_thre
 @click.option("--limit", type=click.IntRange(1), help="Show at most this many groups.")
 @click.option("--group", "group_id", type=int, help="Show one group.")
 @click.option("--interactive", "-i", is_flag=True, help="Decide group by group with single keys.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a self-contained HTML contact sheet.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a self-contained HTML contact sheet.",
+)
 @click.pass_context
 def review(ctx, as_json, show_all, limit, group_id, interactive, html_path) -> None:
     """Show near-duplicate groups (largest first) with suggestions, reasons and scores.
@@ -181,7 +198,9 @@ def review(ctx, as_json, show_all, limit, group_id, interactive, html_path) -> N
         click.echo(json_text(payload, indent=2, default=str))
         return
     if not groups and not junk:
-        console.print("Nothing to review. Run [bold]photocull scan FOLDER[/] first, or use --all to see decided groups.")
+        console.print(
+            "Nothing to review. Run [bold]photocull scan FOLDER[/] first, or use --all to see decided groups."
+        )
         return
     from photocull.report.terminal import group_table, singles_table
 
@@ -193,11 +212,24 @@ def review(ctx, as_json, show_all, limit, group_id, interactive, html_path) -> N
 
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), help="Write to FILE instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to FILE instead of stdout.",
+)
 @click.option("--errors", "errors_only", is_flag=True, help="List the files that could not be read instead of photos.")
 @click.option("--xmp", is_flag=True, help="Write/merge XMP sidecars (IMG_1.jpg.xmp) with rating and label instead.")
-@click.option("--keep-rating", type=click.IntRange(0, 5), help="With --xmp: star rating for kept photos (default: leave as is).")
-@click.option("--xmp-naming", type=click.Choice(["full", "stem"]), default="full", show_default=True, help="With --xmp: IMG_1.jpg.xmp (darktable, digiKam) or IMG_1.xmp.")
+@click.option(
+    "--keep-rating", type=click.IntRange(0, 5), help="With --xmp: star rating for kept photos (default: leave as is)."
+)
+@click.option(
+    "--xmp-naming",
+    type=click.Choice(["full", "stem"]),
+    default="full",
+    show_default=True,
+    help="With --xmp: IMG_1.jpg.xmp (darktable, digiKam) or IMG_1.xmp.",
+)
 @click.pass_context
 def export(ctx, fmt, output, errors_only, xmp, keep_rating, xmp_naming) -> None:
     """Export one record per photo (or per unreadable file) as JSON or CSV, or XMP sidecars."""
@@ -262,7 +294,9 @@ def apply_cmd(ctx, trash, dry_run, yes, as_json) -> None:
         if report.skipped:
             stderr.print(f"{len(report.skipped)} photos left in place on purpose (see the table for why).")
         if report.failed:
-            stderr.print(f"[bold red]{len(report.failed)} moves failed[/] (see the table for why); they are still in place.")
+            stderr.print(
+                f"[bold red]{len(report.failed)} moves failed[/] (see the table for why); they are still in place."
+            )
         if report.apply_id:
             state = "stopped early" if report.interrupted else "done"
             stderr.print(f"apply {report.apply_id} {state}: {len(report.moved)} moved. `photocull undo` reverses it.")
@@ -298,8 +332,18 @@ def undo(ctx, apply_id, as_json) -> None:
 @click.option("--group", "group_id", type=int, help="Explain every member of near-duplicate group N side by side.")
 @click.option("--model", type=click.Choice(["happy-sad", "emotion"]), default="happy-sad", show_default=True)
 @click.option("--class", "class_name", help="Class to explain (default: the model's top class).")
-@click.option("--method", type=click.Choice(["gradcam++", "gradcam", "saliency", "scorecam"]), default="gradcam++", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="PNG to write (default: <photo>.explain.png here).")
+@click.option(
+    "--method",
+    type=click.Choice(["gradcam++", "gradcam", "saliency", "scorecam"]),
+    default="gradcam++",
+    show_default=True,
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PNG to write (default: <photo>.explain.png here).",
+)
 @click.option("--open", "open_after", is_flag=True, help="Open the PNG when it is written.")
 @click.pass_context
 def explain(ctx, photo, group_id, model, class_name, method, output, open_after) -> None:

@@ -63,9 +63,16 @@ def list_models() -> None:
             continue
         card = json.loads(card_path.read_text(encoding="utf-8"))
         t = card.get("test_metrics", {})
-        table.add_row(spec.name, card.get("version", "?"), str(t.get("n", "–")), _fmt(t.get("accuracy")),
-                      _fmt(t.get("balanced_accuracy")), _fmt(t.get("macro_f1")), _fmt(t.get("roc_auc")),
-                      _fmt(t.get("ece")))
+        table.add_row(
+            spec.name,
+            card.get("version", "?"),
+            str(t.get("n", "–")),
+            _fmt(t.get("accuracy")),
+            _fmt(t.get("balanced_accuracy")),
+            _fmt(t.get("macro_f1")),
+            _fmt(t.get("roc_auc")),
+            _fmt(t.get("ece")),
+        )
         classes.append(f"{spec.name} classes (output order): {', '.join(card.get('classes', []))}")
     console.print(table)
     for line in classes:
@@ -83,14 +90,32 @@ def _default_cache() -> Path:
 
 @models.command(name="train")
 @click.argument("name", type=click.Choice(sorted(HEADS)))
-@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="folder with one subfolder per class (and optionally MANIFEST.csv)")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("photocull-models"),
-              show_default=True, help="where the head and its card are written")
-@click.option("--split-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="train/val/test split JSON; created if missing [default: OUT/splits/<data folder>.json]")
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="embedding cache folder [default: the user cache folder]")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="folder with one subfolder per class (and optionally MANIFEST.csv)",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("photocull-models"),
+    show_default=True,
+    help="where the head and its card are written",
+)
+@click.option(
+    "--split-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="train/val/test split JSON; created if missing [default: OUT/splits/<data folder>.json]",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="embedding cache folder [default: the user cache folder]",
+)
 def train(name: str, data_dir: Path, out_dir: Path, split_file: Path | None, cache_dir: Path | None) -> None:
     """Train head NAME on a labelled folder; selects and calibrates on validation, reports test."""
     import_tensorflow_quietly()
@@ -107,22 +132,41 @@ def train(name: str, data_dir: Path, out_dir: Path, split_file: Path | None, cac
             raise click.ClickException(f"{data_dir} has no images for classes {', '.join(missing)} of {name}")
         total = len(samples) + 0.7 * len(samples) * spec.augment_copies
         with _embedding_progress(int(total)) as advance:
-            report = train_head(spec, data_dir, split_file, cache_dir or _default_cache(), progress=advance,
-                                log=console.print)
-        card = write_card(spec, report, data_dir, split_file, out_dir,
-                          [f"photocull models train {name} --data {data_dir} --out {out_dir}"])
+            report = train_head(
+                spec, data_dir, split_file, cache_dir or _default_cache(), progress=advance, log=console.print
+            )
+        card = write_card(
+            spec,
+            report,
+            data_dir,
+            split_file,
+            out_dir,
+            [f"photocull models train {name} --data {data_dir} --out {out_dir}"],
+        )
     _print_metrics(f"{name}: test split ({report.test['n']} photos)", report.test, spec.classes)
     console.print(f"wrote {out_dir / spec.head_file} and {card}; use it with PHOTOCULL_MODELS={out_dir}")
 
 
 @models.command(name="evaluate")
 @click.argument("name", type=click.Choice(sorted(HEADS)))
-@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="labelled folder (one subfolder per class); FI-style emotion folders are folded for happy-sad")
-@click.option("--split-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="evaluate only the test files listed in this split JSON (default: every image)")
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="embedding cache folder [default: the user cache folder]")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="labelled folder (one subfolder per class); FI-style emotion folders are folded for happy-sad",
+)
+@click.option(
+    "--split-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="evaluate only the test files listed in this split JSON (default: every image)",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="embedding cache folder [default: the user cache folder]",
+)
 def evaluate_cmd(name: str, data_dir: Path, split_file: Path | None, cache_dir: Path | None) -> None:
     """Measure installed head NAME on any labelled folder."""
     import_tensorflow_quietly()
@@ -144,8 +188,9 @@ def evaluate_cmd(name: str, data_dir: Path, split_file: Path | None, cache_dir: 
         label_map = VALENCE if name == "happy-sad" and labels <= set(VALENCE) else None
         head = keras.models.load_model(model_path(spec.head_file), compile=False)
         with _embedding_progress(len(samples)) as advance:
-            data = embed_samples(load_backbone(), data_dir, samples, spec.classes, 1,
-                                 cache_dir or _default_cache(), label_map, advance)
+            data = embed_samples(
+                load_backbone(), data_dir, samples, spec.classes, 1, cache_dir or _default_cache(), label_map, advance
+            )
         probs = head.predict(data.x[0], batch_size=256, verbose=0)
         metrics = evaluate(data.y, probs, spec.classes, data.sources)
     scope = f"test files of {split_file.name}" if split_file else "all images"

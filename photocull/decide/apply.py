@@ -67,7 +67,9 @@ class ApplyReport:
     dry_run: bool
     apply_id: int | None = None  # None for a dry run
     planned: list[PlannedMove] = field(default_factory=list)
-    moved: list[PlannedMove] = field(default_factory=list)  # dst is where the file now is (None: trash, location unknown)
+    moved: list[PlannedMove] = field(
+        default_factory=list
+    )  # dst is where the file now is (None: trash, location unknown)
     skipped: list[FileNote] = field(default_factory=list)  # left alone on purpose (changed, no kept copy…)
     failed: list[FileNote] = field(default_factory=list)  # a move was tried and the system refused it
     interrupted: bool = False
@@ -83,7 +85,10 @@ class ApplyReport:
             "skipped": len(self.skipped),
             "failed": len(self.failed),
             "interrupted": self.interrupted,
-            "moves": [{"src": m.src, "dst": m.dst, "because": m.because} for m in (self.planned if self.dry_run else self.moved)],
+            "moves": [
+                {"src": m.src, "dst": m.dst, "because": m.because}
+                for m in (self.planned if self.dry_run else self.moved)
+            ],
             "skipped_files": [{"path": s.path, "reason": s.reason} for s in self.skipped],
             "failed_files": [{"path": s.path, "reason": s.reason} for s in self.failed],
         }
@@ -156,8 +161,9 @@ def _move_file(src: str, dst: str, sha256: str) -> None:
     try:
         os.makedirs(os.path.dirname(dst), exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:
-        raise OSError(exc.errno, "a file is in the way of the holding folder; move it away and run apply again",
-                      exc.filename) from None
+        raise OSError(
+            exc.errno, "a file is in the way of the holding folder; move it away and run apply again", exc.filename
+        ) from None
     try:
         os.rename(src, dst)
         return
@@ -290,7 +296,9 @@ class _Checks:
                 return None
             return "no photo of its near-duplicate group is marked keep; review the group (photocull review)"
         for k in keepers:
-            intact = k["missing_since"] is None and self.unchanged(k["path"], k["size"], k["mtime_ns"], k["sha256"]) is None
+            intact = (
+                k["missing_since"] is None and self.unchanged(k["path"], k["size"], k["mtime_ns"], k["sha256"]) is None
+            )
             if intact and not _same_file(k["path"], m.src):
                 return None
         names = ", ".join(shown(os.path.basename(k["path"])) for k in keepers)
@@ -366,34 +374,49 @@ def _undo_one(db: sqlite_utils.Database, mode: str, mv: dict, report: UndoReport
     src, dst, sha = mv["src"], mv["dst"], mv["sha256"]
     if mv["state"] == "planned" and os.path.isfile(src) and sha256_file(src) == sha:
         if mode == MODE_HOLDING and _forget_unfinished_copy(dst):
-            report.problems.append(FileNote(
-                src, f"the interrupted apply left a complete copy at {dst}; the original is in place, "
-                "so you may delete that copy",
-            ))
+            report.problems.append(
+                FileNote(
+                    src,
+                    f"the interrupted apply left a complete copy at {dst}; the original is in place, "
+                    "so you may delete that copy",
+                )
+            )
         journal.set_move_state(db, mv["id"], "not_moved")
         report.not_moved.append(src)
         return
     info = None
     if mode == MODE_TRASH:
-        found = (dst, trashinfo_for(dst)) if dst and os.path.isfile(dst) and sha256_file(dst) == sha else find_in_trash(src, sha)
+        found = (
+            (dst, trashinfo_for(dst))
+            if dst and os.path.isfile(dst) and sha256_file(dst) == sha
+            else find_in_trash(src, sha)
+        )
         if found is None:
-            report.problems.append(FileNote(
-                src, "not found in the freedesktop trash, so it cannot be restored automatically; "
-                "restore it from your system trash (Put Back / Restore) by hand",
-            ))
+            report.problems.append(
+                FileNote(
+                    src,
+                    "not found in the freedesktop trash, so it cannot be restored automatically; "
+                    "restore it from your system trash (Put Back / Restore) by hand",
+                )
+            )
             return
         dst, info = found
     if os.path.lexists(src):
-        report.problems.append(FileNote(
-            src, f"something else now sits at the original path; the photo stays at {dst}. "
-            "Move that file away and run undo again",
-        ))
+        report.problems.append(
+            FileNote(
+                src,
+                f"something else now sits at the original path; the photo stays at {dst}. "
+                "Move that file away and run undo again",
+            )
+        )
         return
     if not dst or not os.path.isfile(dst):
         report.problems.append(FileNote(src, f"the moved file is no longer at {dst}; it was moved or deleted by hand"))
         return
     if sha256_file(dst) != sha:
-        report.problems.append(FileNote(src, f"{dst} is not the file that was moved (its content differs); left in place"))
+        report.problems.append(
+            FileNote(src, f"{dst} is not the file that was moved (its content differs); left in place")
+        )
         return
     try:
         _move_file(dst, src, sha)

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import sqlite_utils
 
+from photocull.base.bits import hamming
 from photocull.base.names import shown
 from photocull.decide.config import load_config
-from photocull.base.bits import hamming
 from photocull.store.photos import save_suggestions, suggestion_inputs
 
 
@@ -47,7 +47,9 @@ class Reason:
             "larger": lambda: f"higher resolution ({self.mine} vs {self.theirs})",
             "smaller_resave": lambda: f"smaller re-save of{other} ({self.mine} vs {self.theirs})",
             "recompressed": lambda: f"recompressed copy of{other} ({self.mine} vs {self.theirs})",
-            "lower_score": lambda: f"near-identical to{other}, which scores higher ({self.mine:.3f} vs {self.theirs:.3f})",
+            "lower_score": lambda: (
+                f"near-identical to{other}, which scores higher ({self.mine:.3f} vs {self.theirs:.3f})"
+            ),
             "no_capture_time": lambda: f"copy of{other} without the camera's capture time",
             "also_keep": lambda: f"also worth keeping: differs from{other}",
             "no_duplicates": lambda: "no near-duplicates",
@@ -79,8 +81,12 @@ def file_quality(members: list[dict]) -> np.ndarray:
     """
     out = np.zeros(len(members))
     for k, m in enumerate(members):
-        peers = [p["size"] or 0 for p in members if (p["format"], p["width"], p["height"]) == (m["format"], m["width"], m["height"])]
-        out[k] = 0.5 * (m["time_source"] == "exif") + 0.5 * (m["size"] or 0) / max(max(peers), 1)
+        peers = [
+            p["size"] or 0
+            for p in members
+            if (p["format"], p["width"], p["height"]) == (m["format"], m["width"], m["height"])
+        ]
+        out[k] = 0.5 * (m["time_source"] == "exif") + 0.5 * (m["size"] or 0) / max(*peers, 1)
     return out
 
 
@@ -109,8 +115,7 @@ def rank_group(members: list[dict], config: dict) -> list[Suggestion]:
     keep_cfg = config["keep"]
     for k in order[1:]:
         distinct = all(
-            hamming(members[k]["phash"], members[j]["phash"])
-            >= keep_cfg["distinct_phash_bits"]
+            hamming(members[k]["phash"], members[j]["phash"]) >= keep_cfg["distinct_phash_bits"]
             or abs(happy[k] - happy[j]) >= keep_cfg["distinct_happy"]
             for j in kept
         )
@@ -120,7 +125,7 @@ def rank_group(members: list[dict], config: dict) -> list[Suggestion]:
     for k, m in enumerate(members):
         if k == best:
             runner = order[1] if len(order) > 1 else best
-            reasons = [Reason("best", len(members))] + _advantages(members, best, runner, happy, expo)
+            reasons = [Reason("best", len(members)), *_advantages(members, best, runner, happy, expo)]
             out.append(Suggestion(m["id"], "keep", float(score[k]), reasons))
         elif k in kept:
             out.append(Suggestion(m["id"], "keep", float(score[k]), [Reason("also_keep", other=_name(members[best]))]))
@@ -151,7 +156,9 @@ def _disadvantages(members: list[dict], k: int, best: int, happy: np.ndarray, ex
     name = _name(them)
     reasons = []
     if me["width"] * me["height"] <= 0.8 * them["width"] * them["height"]:
-        reasons.append(Reason("smaller_resave", f"{me['width']}×{me['height']}", f"{them['width']}×{them['height']}", name))
+        reasons.append(
+            Reason("smaller_resave", f"{me['width']}×{me['height']}", f"{them['width']}×{them['height']}", name)
+        )
     elif (me["format"], me["width"], me["height"]) == (them["format"], them["width"], them["height"]) and (
         me["size"] or 0
     ) <= 0.7 * (them["size"] or 0):
@@ -197,16 +204,19 @@ def suggest_all(db: sqlite_utils.Database, config: dict | None = None) -> dict[s
             by_group.setdefault(row["group_id"], []).append(row)
     for members in by_group.values():
         suggestions.extend(rank_group(sorted(members, key=lambda m: m["path"]), config))
-    save_suggestions(db, [
-        (
-            s.suggestion,
-            s.score,
-            json.dumps([r.text() for r in s.reasons], ensure_ascii=False),
-            json.dumps([r.__dict__ for r in s.reasons], ensure_ascii=False),
-            s.photo_id,
-        )
-        for s in suggestions
-    ])
+    save_suggestions(
+        db,
+        [
+            (
+                s.suggestion,
+                s.score,
+                json.dumps([r.text() for r in s.reasons], ensure_ascii=False),
+                json.dumps([r.__dict__ for r in s.reasons], ensure_ascii=False),
+                s.photo_id,
+            )
+            for s in suggestions
+        ],
+    )
     counts: dict[str, int] = {"keep": 0, "discard": 0, "review": 0}
     for s in suggestions:
         counts[s.suggestion] += 1

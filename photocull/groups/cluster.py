@@ -87,8 +87,12 @@ def effective_distance(
     """
     burst = gap <= options.burst_seconds
     far = gap > options.far_seconds
-    tp = np.where(burst, options.burst_phash_threshold, np.where(far, options.far_phash_threshold, options.phash_threshold))
-    td = np.where(burst, options.burst_dhash_threshold, np.where(far, options.far_dhash_threshold, options.dhash_threshold))
+    tp = np.where(
+        burst, options.burst_phash_threshold, np.where(far, options.far_phash_threshold, options.phash_threshold)
+    )
+    td = np.where(
+        burst, options.burst_dhash_threshold, np.where(far, options.far_dhash_threshold, options.dhash_threshold)
+    )
     tp = tp.astype(np.float32)
     td = td.astype(np.float32)
     if sim is not None:
@@ -104,8 +108,15 @@ def effective_distance(
 class _Library:
     """Hashes, times and embeddings of every photo, with distances computed in bounded blocks."""
 
-    def __init__(self, ph: np.ndarray, dh: np.ndarray, times: np.ndarray, options: GroupingOptions,
-                 embeddings: np.ndarray | None, loose: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        ph: np.ndarray,
+        dh: np.ndarray,
+        times: np.ndarray,
+        options: GroupingOptions,
+        embeddings: np.ndarray | None,
+        loose: np.ndarray | None = None,
+    ) -> None:
         self.ph, self.dh, self.times, self.options = ph, dh, times, options
         self.embeddings = None if embeddings is None else np.ascontiguousarray(embeddings, dtype=np.float32)
         # Rows standing for several photos taken at different times: judged by the loosest (burst)
@@ -218,7 +229,7 @@ def _identical_rows(lib: _Library) -> np.ndarray:
     if lib.embeddings is not None:
         others = np.flatnonzero(rep != np.arange(len(rep)))
         for s in range(0, len(others), 4096):
-            rows = others[s:s + 4096]
+            rows = others[s : s + 4096]
             a, b = lib.embeddings[rows], lib.embeddings[rep[rows]]
             same = (a == b).all(axis=1) | (np.isnan(a[:, 0]) & np.isnan(b[:, 0]))
             rep[rows[~same]] = rows[~same]
@@ -234,7 +245,7 @@ def _search(lib: _Library, radius: int) -> tuple[np.ndarray, np.ndarray]:
     blocks = list(_blocks(n, BLOCK_ELEMENTS))
     with ThreadPoolExecutor(max_workers=2) as pool:  # numpy's ufuncs release the GIL
         for w in range(0, len(blocks), 2):  # two blocks at a time keeps the pairs in flight bounded
-            for i, j in pool.map(lambda b: lib.near_pairs(b[0], b[1], radius), blocks[w:w + 2]):
+            for i, j in pool.map(lambda b: lib.near_pairs(b[0], b[1], radius), blocks[w : w + 2]):
                 edges_i.append(i)
                 edges_j.append(j)
                 held += len(i)
@@ -269,8 +280,11 @@ def _complete_linkage(members: np.ndarray, lib: _Library, rep: np.ndarray) -> li
     if len(members) == 2 or (rep[members] == rep[members[0]]).all():
         return [members]  # a pair found as such, or identical frames: every pair is a near-duplicate
     if len(members) > MAX_LINKAGE:
-        return [c for s in range(0, len(members), MAX_CLIQUE_BLOCK)
-                for c in _greedy_cliques(members[s:s + MAX_CLIQUE_BLOCK], lib.near)]
+        return [
+            c
+            for s in range(0, len(members), MAX_CLIQUE_BLOCK)
+            for c in _greedy_cliques(members[s : s + MAX_CLIQUE_BLOCK], lib.near)
+        ]
     ii, jj = np.triu_indices(len(members), 1)  # the condensed order scipy expects
     condensed = np.minimum(lib.matrix(members, members)[ii, jj], FAR).astype(np.float64)
     labels = fcluster(linkage(condensed, method="complete"), t=1.0, criterion="distance")

@@ -39,8 +39,9 @@ _INVERTED_RESIDUAL_SETTING = (
 _LAST_CHANNELS = 1280
 
 
-def _conv_bn(x: keras.KerasTensor, filters: int, kernel: int, stride: int, name: str, relu: bool = True,
-             depthwise: bool = False) -> keras.KerasTensor:
+def _conv_bn(
+    x: keras.KerasTensor, filters: int, kernel: int, stride: int, name: str, relu: bool = True, depthwise: bool = False
+) -> keras.KerasTensor:
     """Conv (or depthwise conv) + BatchNorm (+ ReLU6) with torchvision's symmetric padding."""
     if kernel == 3 and stride == 2:
         x = layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
@@ -57,8 +58,9 @@ def _conv_bn(x: keras.KerasTensor, filters: int, kernel: int, stride: int, name:
     return x
 
 
-def _inverted_residual(x: keras.KerasTensor, in_channels: int, out_channels: int, stride: int, expand: int,
-                       name: str) -> keras.KerasTensor:
+def _inverted_residual(
+    x: keras.KerasTensor, in_channels: int, out_channels: int, stride: int, expand: int, name: str
+) -> keras.KerasTensor:
     """One MobileNetV2 block: 1×1 expand, 3×3 depthwise, linear 1×1 project, residual when shapes match."""
     shortcut = x
     if expand != 1:

@@ -36,7 +36,7 @@ class DeferredScorer:
             from photocull.mood.scoring import Scorer
 
             self._scorer = Scorer.load()
-        except BaseException as exc:  # re-raised on the scanning thread by score()
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the scanning thread by score()
             self._error = exc
 
     def score(self, images: np.ndarray) -> list[dict]:

@@ -66,7 +66,7 @@ def _summary(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> d
     precision, recall, f1 = per_class_precision_recall_f1(cm)
     present = cm.sum(axis=1) > 0
     result = {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "accuracy": float((y_pred == y_true).mean()) if len(y_true) else float("nan"),
         "balanced_accuracy": float(recall[present].mean()) if present.any() else float("nan"),
         "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
@@ -77,8 +77,9 @@ def _summary(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> d
     return result | {"_cm": cm, "_precision": precision, "_recall": recall, "_f1": f1}
 
 
-def evaluate(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str],
-             sources: Sequence[str] | None = None) -> dict:
+def evaluate(
+    y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str], sources: Sequence[str] | None = None
+) -> dict:
     """All metrics for one labelled set, JSON-ready; per-source breakdown when sources are given.
 
     For two classes, ROC-AUC scores class index 1 as the positive class.
@@ -89,8 +90,12 @@ def evaluate(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str],
     result = {k: v for k, v in s.items() if not k.startswith("_")}
     result["nll"] = negative_log_likelihood(y_true, probs)
     result["per_class"] = {
-        c: {"precision": float(s["_precision"][i]), "recall": float(s["_recall"][i]), "f1": float(s["_f1"][i]),
-            "support": int(s["_cm"][i].sum())}
+        c: {
+            "precision": float(s["_precision"][i]),
+            "recall": float(s["_recall"][i]),
+            "f1": float(s["_f1"][i]),
+            "support": int(s["_cm"][i].sum()),
+        }
         for i, c in enumerate(classes)
     }
     result["confusion_matrix"] = {"rows_true_cols_predicted": list(classes), "counts": s["_cm"].tolist()}

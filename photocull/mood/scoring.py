@@ -54,7 +54,7 @@ class Scorer:
     version: str
 
     @classmethod
-    def load(cls) -> "Scorer":
+    def load(cls) -> Scorer:
         """Load the backbone and both heads once; build image → [embedding, happy/sad, emotion]."""
         hs_spec, emo_spec = HEADS["happy-sad"], HEADS["emotion"]
         hs_head, _ = _load_head(hs_spec)

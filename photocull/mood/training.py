@@ -33,6 +33,8 @@ SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 AUGMENT_VERSION = 1  # bump when augment() changes so cached embeddings are recomputed
 BATCH_SIZE = 64
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".bmp", ".tif", ".tiff"}
+
+
 @dataclass(frozen=True)
 class Sample:
     """One labelled image, its path relative to the data folder."""
@@ -51,8 +53,12 @@ def read_dataset(root: Path) -> list[Sample]:
         with manifest.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
         samples = [
-            Sample(r["file"], r["label"], r.get("source") or root.name,
-                   float(r["agreement"]) if r.get("agreement") else None)
+            Sample(
+                r["file"],
+                r["label"],
+                r.get("source") or root.name,
+                float(r["agreement"]) if r.get("agreement") else None,
+            )
             for r in rows
         ]
         return [s for s in samples if (root / s.file).is_file()]
@@ -64,8 +70,9 @@ def read_dataset(root: Path) -> list[Sample]:
     ]
 
 
-def make_split(samples: Sequence[Sample], seed: int = SPLIT_SEED,
-               fractions: tuple[float, float, float] = SPLIT_FRACTIONS) -> dict[str, list[str]]:
+def make_split(
+    samples: Sequence[Sample], seed: int = SPLIT_SEED, fractions: tuple[float, float, float] = SPLIT_FRACTIONS
+) -> dict[str, list[str]]:
     """Deterministic train/val/test split, stratified by (label, source) so every source is in every part."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for s in samples:
@@ -77,18 +84,23 @@ def make_split(samples: Sequence[Sample], seed: int = SPLIT_SEED,
         n_val = round(len(files) * fractions[1])
         n_test = round(len(files) * fractions[2])
         split["test"] += [files[i] for i in order[:n_test]]
-        split["val"] += [files[i] for i in order[n_test:n_test + n_val]]
-        split["train"] += [files[i] for i in order[n_test + n_val:]]
+        split["val"] += [files[i] for i in order[n_test : n_test + n_val]]
+        split["train"] += [files[i] for i in order[n_test + n_val :]]
     return {k: sorted(v) for k, v in split.items()}
 
 
 def save_split(path: Path, split: dict[str, list[str]], data_root: Path, seed: int = SPLIT_SEED) -> None:
     """Write the val and test file lists; train is every other image in the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"data": Path(data_root).name, "seed": seed, "fractions": list(SPLIT_FRACTIONS),
-           "counts": {k: len(v) for k, v in split.items()},
-           "note": "train = every image of the folder not listed in val or test",
-           "val": split["val"], "test": split["test"]}
+    doc = {
+        "data": Path(data_root).name,
+        "seed": seed,
+        "fractions": list(SPLIT_FRACTIONS),
+        "counts": {k: len(v) for k, v in split.items()},
+        "note": "train = every image of the folder not listed in val or test",
+        "val": split["val"],
+        "test": split["test"],
+    }
     path.write_text(json.dumps(doc, indent=0) + "\n", encoding="utf-8")
 
 
@@ -101,8 +113,11 @@ def load_split(path: Path, samples: Sequence[Sample]) -> dict[str, list[Sample]]
     if missing:
         raise ValueError(f"{len(missing)} files of split {path} are not in the data folder, e.g. {missing[0]}")
     held_out = set(held["val"]) | set(held["test"])
-    return {"train": [s for s in samples if s.file not in held_out],
-            "val": [by_file[f] for f in held["val"]], "test": [by_file[f] for f in held["test"]]}
+    return {
+        "train": [s for s in samples if s.file not in held_out],
+        "val": [by_file[f] for f in held["val"]],
+        "test": [by_file[f] for f in held["test"]],
+    }
 
 
 def split_for(root: Path, samples: Sequence[Sample], split_file: Path) -> dict[str, list[Sample]]:
@@ -139,11 +154,12 @@ def load_variant(path: Path, variant: int, seed: int = SPLIT_SEED) -> np.ndarray
     return to_model_input(augment(rgb, rng))
 
 
-def embed_files(backbone, root: Path, files: Sequence[str], variant: int = 0,
-                progress: Callable[[int], None] | None = None) -> np.ndarray:
+def embed_files(
+    backbone, root: Path, files: Sequence[str], variant: int = 0, progress: Callable[[int], None] | None = None
+) -> np.ndarray:
     """Embed images in batches of 64, decoding the next batch on threads while the model runs."""
     out = np.zeros((len(files), EMBEDDING_DIM), dtype=np.float32)
-    batches = [files[i:i + BATCH_SIZE] for i in range(0, len(files), BATCH_SIZE)]
+    batches = [files[i : i + BATCH_SIZE] for i in range(0, len(files), BATCH_SIZE)]
 
     def load(batch: Sequence[str]) -> np.ndarray:
         return np.stack([load_variant(root / f, variant) for f in batch]).astype(np.float32)
@@ -154,17 +170,30 @@ def embed_files(backbone, root: Path, files: Sequence[str], variant: int = 0,
             images = pending.result()
             if i + 1 < len(batches):
                 pending = pool.submit(load, batches[i + 1])
-            out[i * BATCH_SIZE:i * BATCH_SIZE + len(images)] = np.asarray(backbone.predict_on_batch(images))
+            out[i * BATCH_SIZE : i * BATCH_SIZE + len(images)] = np.asarray(backbone.predict_on_batch(images))
             if progress:
                 progress(len(images))
     return out
 
 
-def cached_embeddings(backbone, root: Path, files: Sequence[str], variant: int, cache_dir: Path,
-                      progress: Callable[[int], None] | None = None) -> np.ndarray:
+def cached_embeddings(
+    backbone,
+    root: Path,
+    files: Sequence[str],
+    variant: int,
+    cache_dir: Path,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
     """Embeddings of one variant of these files, computed once and kept in ``cache_dir`` as .npz."""
-    key = json.dumps({"root": str(Path(root).resolve()), "files": list(files), "variant": variant,
-                      "augment": AUGMENT_VERSION, "seed": SPLIT_SEED})
+    key = json.dumps(
+        {
+            "root": str(Path(root).resolve()),
+            "files": list(files),
+            "variant": variant,
+            "augment": AUGMENT_VERSION,
+            "seed": SPLIT_SEED,
+        }
+    )
     digest = hashlib.sha1(key.encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"{Path(root).name}-{digest}-v{variant}.npz"
     if path.exists():
@@ -186,14 +215,18 @@ class HeadConfig:
     label_smoothing: float = 0.0
 
     def describe(self) -> str:
-        shape = f"1280 → dropout {self.dropout}" + (f" → dense {self.hidden} relu → dropout {self.dropout}"
-                                                     if self.hidden else "")
-        return (f"{shape} → dense softmax (L2 {self.l2}, Adam lr {self.learning_rate}, "
-                f"label smoothing {self.label_smoothing})")
+        shape = f"1280 → dropout {self.dropout}" + (
+            f" → dense {self.hidden} relu → dropout {self.dropout}" if self.hidden else ""
+        )
+        return (
+            f"{shape} → dense softmax (L2 {self.l2}, Adam lr {self.learning_rate}, "
+            f"label smoothing {self.label_smoothing})"
+        )
 
 
-def build_head(n_classes: int, config: HeadConfig = HeadConfig(), temperature: float = 1.0,
-               name: str = "head") -> keras.Model:
+def build_head(
+    n_classes: int, config: HeadConfig = HeadConfig(), temperature: float = 1.0, name: str = "head"
+) -> keras.Model:
     """Embedding → class probabilities, with the calibration temperature as a fixed Rescaling layer."""
     import keras
     from keras import layers, regularizers
@@ -201,8 +234,9 @@ def build_head(n_classes: int, config: HeadConfig = HeadConfig(), temperature: f
     inputs = keras.Input((EMBEDDING_DIM,), name="embedding_input")
     x = layers.Dropout(config.dropout, name="dropout")(inputs)
     if config.hidden:
-        x = layers.Dense(config.hidden, activation="relu", kernel_regularizer=regularizers.l2(config.l2),
-                         name="hidden")(x)
+        x = layers.Dense(
+            config.hidden, activation="relu", kernel_regularizer=regularizers.l2(config.l2), name="hidden"
+        )(x)
         x = layers.Dropout(config.dropout, name="hidden_dropout")(x)
     x = layers.Dense(n_classes, kernel_regularizer=regularizers.l2(config.l2), name="logits")(x)
     x = layers.Rescaling(1.0 / temperature, name="temperature")(x)
@@ -217,8 +251,16 @@ def class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
     return {i: float(np.sqrt(len(y) / (n_classes * c))) if c else 0.0 for i, c in enumerate(counts)}
 
 
-def fit_head(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, n_classes: int,
-             config: HeadConfig, seed: int = 0, name: str = "head") -> keras.Model:
+def fit_head(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    n_classes: int,
+    config: HeadConfig,
+    seed: int = 0,
+    name: str = "head",
+) -> keras.Model:
     """Train with class weights and early stopping on validation loss (best weights restored)."""
     import keras
 
@@ -228,8 +270,17 @@ def fit_head(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val:
     head.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=12, restore_best_weights=True)
     one_hot = np.eye(n_classes, dtype=np.float32)
-    head.fit(x_train, one_hot[y_train], validation_data=(x_val, one_hot[y_val]), epochs=300, batch_size=256,
-             shuffle=True, class_weight=class_weights(y_train, n_classes), callbacks=[stop], verbose=0)
+    head.fit(
+        x_train,
+        one_hot[y_train],
+        validation_data=(x_val, one_hot[y_val]),
+        epochs=300,
+        batch_size=256,
+        shuffle=True,
+        class_weight=class_weights(y_train, n_classes),
+        callbacks=[stop],
+        verbose=0,
+    )
     return head
 
 
@@ -277,9 +328,16 @@ class LabelledEmbeddings:
         return self.x.reshape(-1, EMBEDDING_DIM), np.tile(self.y, v)
 
 
-def embed_samples(backbone, root: Path, samples: Sequence[Sample], classes: Sequence[str], variants: int,
-                  cache_dir: Path, label_map: dict[str, str] | None = None,
-                  progress: Callable[[int], None] | None = None) -> LabelledEmbeddings:
+def embed_samples(
+    backbone,
+    root: Path,
+    samples: Sequence[Sample],
+    classes: Sequence[str],
+    variants: int,
+    cache_dir: Path,
+    label_map: dict[str, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> LabelledEmbeddings:
     """Embed ``variants`` versions (0 = clean) of each sample; labels mapped onto the head's classes."""
     files = [s.file for s in samples]
     index = {c: i for i, c in enumerate(classes)}
@@ -288,8 +346,9 @@ def embed_samples(backbone, root: Path, samples: Sequence[Sample], classes: Sequ
     if unknown:
         raise ValueError(f"labels {unknown} are not classes of this head ({', '.join(classes)})")
     x = np.stack([cached_embeddings(backbone, root, files, v, cache_dir, progress) for v in range(variants)])
-    return LabelledEmbeddings(x, np.array([index[l] for l in labels], dtype=np.int64),
-                              np.array([s.source for s in samples]), files)
+    return LabelledEmbeddings(
+        x, np.array([index[label] for label in labels], dtype=np.int64), np.array([s.source for s in samples]), files
+    )
 
 
 DEFAULT_CONFIGS = (
@@ -306,24 +365,24 @@ DATA_CARDS = {
         "description": "photos labelled happy vs sad from three sources (MANIFEST.csv `source`)",
         "sources": {
             "twitter1": "Twitter I image-sentiment set: Q. You, J. Luo, H. Jin, J. Yang, 'Robust Image Sentiment "
-                        "Analysis Using Progressively Trained and Domain Transferred Deep Networks', AAAI 2015; "
-                        "positive → happy, negative → sad",
+            "Analysis Using Progressively Trained and Domain Transferred Deep Networks', AAAI 2015; "
+            "positive → happy, negative → sad",
             "emotion6": "Emotion6: K.-C. Peng, T. Chen, A. Sadovnik, A. Gallagher, 'A Mixed Bag of Emotions: "
-                        "Model, Predict, and Transfer Emotion Distributions', CVPR 2015; top-voted joy → happy, "
-                        "sadness → sad (≥ 40% of votes)",
+            "Model, Predict, and Transfer Emotion Distributions', CVPR 2015; top-voted joy → happy, "
+            "sadness → sad (≥ 40% of votes)",
             "websearch": "web-search images for 'happy'/'sad' (noisy: clip art, text graphics, stock watermarks)",
         },
         "licence": "research use only, under the terms of the original collections; image copyright stays "
-                   "with the photographers",
+        "with the photographers",
     },
     "fi": {
         "description": "FI (Flickr and Instagram) 8-emotion set, copy resized to 224×224 without keeping aspect",
         "sources": {
             "fi": "Q. You, J. Luo, H. Jin, J. Yang, 'Building a Large Scale Dataset for Image Emotion "
-                  "Recognition: The Fine Print and The Benchmark', AAAI 2016",
+            "Recognition: The Fine Print and The Benchmark', AAAI 2016",
         },
         "licence": "research use only, under the terms of the original collection; image copyright stays "
-                   "with the photographers",
+        "with the photographers",
     },
 }
 
@@ -369,13 +428,23 @@ class TrainReport:
     extra: list[str]
 
 
-def _embed_split(backbone, root: Path, split_file: Path, classes: Sequence[str], train_variants: int,
-                 cache_dir: Path, label_map: dict[str, str] | None = None,
-                 progress: Callable[[int], None] | None = None) -> dict[str, LabelledEmbeddings]:
+def _embed_split(
+    backbone,
+    root: Path,
+    split_file: Path,
+    classes: Sequence[str],
+    train_variants: int,
+    cache_dir: Path,
+    label_map: dict[str, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, LabelledEmbeddings]:
     split = split_for(root, read_dataset(root), split_file)
-    return {part: embed_samples(backbone, root, samples, classes, train_variants if part == "train" else 1,
-                                cache_dir, label_map, progress)
-            for part, samples in split.items()}
+    return {
+        part: embed_samples(
+            backbone, root, samples, classes, train_variants if part == "train" else 1, cache_dir, label_map, progress
+        )
+        for part, samples in split.items()
+    }
 
 
 def _rows(parts: Sequence[LabelledEmbeddings]) -> tuple[np.ndarray, np.ndarray]:
@@ -383,10 +452,17 @@ def _rows(parts: Sequence[LabelledEmbeddings]) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def train_head(spec: HeadSpec, data_root: Path, split_file: Path, cache_dir: Path,
-               extras: Sequence[ExtraData] = (), configs: Sequence[HeadConfig] = DEFAULT_CONFIGS,
-               seeds: Sequence[int] = SELECTION_SEEDS, progress: Callable[[int], None] | None = None,
-               log: Callable[[str], None] = print) -> TrainReport:
+def train_head(
+    spec: HeadSpec,
+    data_root: Path,
+    split_file: Path,
+    cache_dir: Path,
+    extras: Sequence[ExtraData] = (),
+    configs: Sequence[HeadConfig] = DEFAULT_CONFIGS,
+    seeds: Sequence[int] = SELECTION_SEEDS,
+    progress: Callable[[int], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> TrainReport:
     """Embed (cached), pick the head config on validation accuracy, calibrate on validation, test once.
 
     Each config is trained with several seeds and judged on their mean validation accuracy, because
@@ -397,12 +473,23 @@ def train_head(spec: HeadSpec, data_root: Path, split_file: Path, cache_dir: Pat
     from photocull.mood.evaluation import evaluate, expected_calibration_error
 
     backbone = load_backbone()
-    data = _embed_split(backbone, Path(data_root), split_file, spec.classes, 1 + spec.augment_copies, cache_dir,
-                        progress=progress)
+    data = _embed_split(
+        backbone, Path(data_root), split_file, spec.classes, 1 + spec.augment_copies, cache_dir, progress=progress
+    )
     train_parts = [data["train"]]
     for extra in extras:
-        train_parts.append(_embed_split(backbone, extra.root, extra.split_file, spec.classes, extra.variants,
-                                        cache_dir, extra.label_map, progress)["train"])
+        train_parts.append(
+            _embed_split(
+                backbone,
+                extra.root,
+                extra.split_file,
+                spec.classes,
+                extra.variants,
+                cache_dir,
+                extra.label_map,
+                progress,
+            )["train"]
+        )
     x_train, y_train = _rows(train_parts)
     x_val, y_val = data["val"].x[0], data["val"].y
     n = len(spec.classes)
@@ -430,14 +517,26 @@ def train_head(spec: HeadSpec, data_root: Path, split_file: Path, cache_dir: Pat
     y_test = data["test"].y
     test = evaluate(y_test, softmax(test_logits, temperature), spec.classes, data["test"].sources)
     test["ece_before_temperature"] = expected_calibration_error(y_test, softmax(test_logits))
-    sizes = {"train_images": len(data["train"].y), "train_rows_with_augmentation": len(y_train),
-             "val": len(y_val), "test": len(y_test)}
-    return TrainReport(calibrated, config, temperature, sizes, selection, validation, test,
-                       [str(e.root) for e in extras])
+    sizes = {
+        "train_images": len(data["train"].y),
+        "train_rows_with_augmentation": len(y_train),
+        "val": len(y_val),
+        "test": len(y_test),
+    }
+    return TrainReport(
+        calibrated, config, temperature, sizes, selection, validation, test, [str(e.root) for e in extras]
+    )
 
 
-def write_card(spec: HeadSpec, report: TrainReport, data_root: Path, split_file: Path, out_dir: Path,
-               commands: Sequence[str], experiments: dict | None = None) -> Path:
+def write_card(
+    spec: HeadSpec,
+    report: TrainReport,
+    data_root: Path,
+    split_file: Path,
+    out_dir: Path,
+    commands: Sequence[str],
+    experiments: dict | None = None,
+) -> Path:
     """Save the calibrated head and its JSON card (classes, data, preprocessing, measured metrics)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -456,19 +555,23 @@ def write_card(spec: HeadSpec, report: TrainReport, data_root: Path, split_file:
             for name in data_names
         ],
         "preprocessing": "photocull.scan.model_input.to_model_input: EXIF-oriented photo squashed (no crop) to "
-                         "224×224 RGB uint8; ImageNet mean/std normalisation is inside the backbone "
-                         "(input float RGB 0..255); the head takes the 1280-d pooled embedding",
+        "224×224 RGB uint8; ImageNet mean/std normalisation is inside the backbone "
+        "(input float RGB 0..255); the head takes the 1280-d pooled embedding",
         "training": {
             "augmentation": f"{spec.augment_copies} augmented copies per training image (random crop 60-100% "
-                            "area, horizontal flip, brightness/contrast/saturation ×0.75-1.25), embedded once",
+            "area, horizontal flip, brightness/contrast/saturation ×0.75-1.25), embedded once",
             "class_weights": "square root of inverse class frequency",
             "selection": report.selection,
             "early_stopping": "validation loss, patience 12, best weights restored",
             "temperature": report.temperature,
         },
-        "split": {"file": str(split_file), "seed": SPLIT_SEED, "fractions": list(SPLIT_FRACTIONS),
-                  "sizes": report.split_sizes,
-                  "note": "stratified by label and source; test used only for the metrics below"},
+        "split": {
+            "file": str(split_file),
+            "seed": SPLIT_SEED,
+            "fractions": list(SPLIT_FRACTIONS),
+            "sizes": report.split_sizes,
+            "note": "stratified by label and source; test used only for the metrics below",
+        },
         "validation_metrics": report.validation,
         "test_metrics": report.test,
         "experiments": experiments or {},

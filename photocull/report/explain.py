@@ -27,8 +27,14 @@ def default_group_output(group_id: int) -> Path:
     return Path.cwd() / f"group-{group_id}.explain.png"
 
 
-def explain_to_file(path: str | Path, out_path: str | Path | None = None, *, model: str = "happy-sad",
-                    class_name: str | None = None, method: str = "gradcam++") -> tuple[Explanation, Path]:
+def explain_to_file(
+    path: str | Path,
+    out_path: str | Path | None = None,
+    *,
+    model: str = "happy-sad",
+    class_name: str | None = None,
+    method: str = "gradcam++",
+) -> tuple[Explanation, Path]:
     """Explain one photo and render it; the whole of ``photocull explain PHOTO``."""
     check_model(model)
     check_method(method)
@@ -37,11 +43,13 @@ def explain_to_file(path: str | Path, out_path: str | Path | None = None, *, mod
     return explanation, render_png(explanation, shown, out_path or default_output(path))
 
 
-def record_explanation(db: sqlite_utils.Database, photo_id: int, out_path: str | Path,
-                       explanation: Explanation) -> None:
+def record_explanation(
+    db: sqlite_utils.Database, photo_id: int, out_path: str | Path, explanation: Explanation
+) -> None:
     """Remember (replacing any earlier one) the PNG that explains a photo, for the HTML contact sheet."""
-    store_explanation(db, photo_id, str(Path(out_path).resolve()), explanation.model, explanation.class_name,
-                      explanation.method)
+    store_explanation(
+        db, photo_id, str(Path(out_path).resolve()), explanation.model, explanation.class_name, explanation.method
+    )
 
 
 def _caption(member: dict) -> list[str]:
@@ -52,9 +60,15 @@ def _caption(member: dict) -> list[str]:
     return [Path(member["path"]).name, verdict]
 
 
-def explain_group_to_file(db: sqlite_utils.Database, group_id: int, out_path: str | Path | None = None, *,
-                          model: str = "happy-sad", class_name: str | None = None,
-                          method: str = "gradcam++") -> tuple[list[Explanation], Path]:
+def explain_group_to_file(
+    db: sqlite_utils.Database,
+    group_id: int,
+    out_path: str | Path | None = None,
+    *,
+    model: str = "happy-sad",
+    class_name: str | None = None,
+    method: str = "gradcam++",
+) -> tuple[list[Explanation], Path]:
     """Explain every member of a group for one class and render them side by side; each member's
     ``explanations`` row then points at this PNG. The whole of ``photocull explain --group N``.
 
@@ -73,8 +87,12 @@ def explain_group_to_file(db: sqlite_utils.Database, group_id: int, out_path: st
         all_scores = [explainer.scores(model_input) for model_input, _ in photos]
         class_name = max(explainer.classes, key=lambda c: sum(s[c] for s in all_scores))
     explanations = [explainer.explain(x, shown.size, class_name=class_name, method=method) for x, shown in photos]
-    path = render_group_png(explanations, [shown for _, shown in photos], out_path or default_group_output(group_id),
-                            [_caption(m) for m in members])
+    path = render_group_png(
+        explanations,
+        [shown for _, shown in photos],
+        out_path or default_group_output(group_id),
+        [_caption(m) for m in members],
+    )
     for member, explanation in zip(members, explanations):
         record_explanation(db, member["id"], path, explanation)
     return explanations, path

@@ -22,7 +22,7 @@ def needs_decision(g: Group) -> bool:
 
 
 def parse_choice(text: str, n: int) -> set[int]:
-    """"1 3" or "1,3" → {0, 2}; raises ValueError with a message for anything else."""
+    """ "1 3" or "1,3" → {0, 2}; raises ValueError with a message for anything else."""
     picks = set()
     for token in text.replace(",", " ").split():
         if not token.isdigit() or not 1 <= int(token) <= n:

@@ -48,7 +48,7 @@ _HIGHLIGHT = (230, 110, 20)
 _BAR = (170, 170, 170)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)
 
@@ -116,8 +116,9 @@ def render_png(explanation: Explanation, photo_image: Image.Image, out_path: str
 def _column(explanation: Explanation, photo: Image.Image, caption: Sequence[str]) -> Image.Image:
     """One group member: caption lines, overlaid photo scaled to the column width, score panel."""
     shown = overlay(explanation.heatmap, photo)
-    shown = shown.resize((COLUMN_WIDTH, max(1, round(shown.height * COLUMN_WIDTH / shown.width))),
-                         Image.Resampling.LANCZOS)
+    shown = shown.resize(
+        (COLUMN_WIDTH, max(1, round(shown.height * COLUMN_WIDTH / shown.width))), Image.Resampling.LANCZOS
+    )
     panel = score_panel(explanation, COLUMN_WIDTH)
     top = _PAD + len(caption) * _LINE
     column = Image.new("RGB", (COLUMN_WIDTH, top + shown.height + panel.height), _BACKGROUND)
@@ -129,16 +130,21 @@ def _column(explanation: Explanation, photo: Image.Image, caption: Sequence[str]
     return column
 
 
-def render_group_png(explanations: Sequence[Explanation], images: Sequence[Image.Image], out_path: str | Path,
-                     captions: Sequence[Sequence[str]] | None = None) -> Path:
+def render_group_png(
+    explanations: Sequence[Explanation],
+    images: Sequence[Image.Image],
+    out_path: str | Path,
+    captions: Sequence[Sequence[str]] | None = None,
+) -> Path:
     """Save the members of a near-duplicate group side by side, each with its overlay and scores,
     so a person can see why one frame is kept over the others."""
     if len(explanations) != len(images) or not explanations:
         raise ValueError("need one image per explanation, and at least one")
     captions = captions or [[] for _ in explanations]
     columns = [_column(e, img, cap) for e, img, cap in zip(explanations, images, captions)]
-    canvas = Image.new("RGB", (len(columns) * (COLUMN_WIDTH + _PAD) + _PAD, max(c.height for c in columns) + _PAD),
-                       _BACKGROUND)
+    canvas = Image.new(
+        "RGB", (len(columns) * (COLUMN_WIDTH + _PAD) + _PAD, max(c.height for c in columns) + _PAD), _BACKGROUND
+    )
     for i, column in enumerate(columns):
         canvas.paste(column, (_PAD + i * (COLUMN_WIDTH + _PAD), 0))
     return _save(canvas, out_path)
@@ -146,5 +152,3 @@ def render_group_png(explanations: Sequence[Explanation], images: Sequence[Image
 
 def _save(canvas: Image.Image, out_path: str | Path) -> Path:
     return atomic_write(out_path, lambda f: canvas.save(f, format="PNG"))
-
-

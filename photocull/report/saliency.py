@@ -73,15 +73,22 @@ class Explainer:
         probs /= probs.sum()
         return {c: float(p) for c, p in zip(self.classes, probs)}
 
-    def explain(self, model_input: np.ndarray, map_size: tuple[int, int], *, class_name: str | None = None,
-                method: str = "gradcam++") -> Explanation:
+    def explain(
+        self,
+        model_input: np.ndarray,
+        map_size: tuple[int, int],
+        *,
+        class_name: str | None = None,
+        method: str = "gradcam++",
+    ) -> Explanation:
         """Explain one 224×224 model input; the map is resized to ``map_size`` (width, height)."""
         check_method(method)
         scores = self.scores(model_input)
         target = class_name if class_name is not None else max(scores, key=scores.get)
         if target not in scores:
             raise PhotocullError(
-                f"unknown class {target!r} for model {self.name}: choose one of {', '.join(self.classes)}")
+                f"unknown class {target!r} for model {self.name}: choose one of {', '.join(self.classes)}"
+            )
         raw = self._raw_map(_batch(model_input), CategoricalScore(self.classes.index(target)), method)
         return Explanation(resize_map(raw, map_size), target, scores, method, self.name)
 
@@ -89,12 +96,25 @@ class Explainer:
         with _quiet():
             if method in ("gradcam++", "gradcam"):
                 explainer = self._gradcam if method == "gradcam++" else self._gradcam_plain
-                cam = explainer(score, x, penultimate_layer=LAST_CONV_LAYER, seek_penultimate_conv_layer=False,
-                                    expand_cam=False, normalize_cam=False)
+                cam = explainer(
+                    score,
+                    x,
+                    penultimate_layer=LAST_CONV_LAYER,
+                    seek_penultimate_conv_layer=False,
+                    expand_cam=False,
+                    normalize_cam=False,
+                )
                 return np.asarray(cam)[0]
             if method == "scorecam":
-                cam = self._scorecam(score, x, penultimate_layer=LAST_CONV_LAYER, seek_penultimate_conv_layer=False,
-                                     max_N=SCORECAM_MAX_N, expand_cam=False, normalize_cam=False)
+                cam = self._scorecam(
+                    score,
+                    x,
+                    penultimate_layer=LAST_CONV_LAYER,
+                    seek_penultimate_conv_layer=False,
+                    max_N=SCORECAM_MAX_N,
+                    expand_cam=False,
+                    normalize_cam=False,
+                )
                 return np.asarray(cam)[0]
             return self._smoothgrad(x, score)
 
@@ -132,7 +152,7 @@ def check_model(model: str) -> None:
         raise PhotocullError(f"unknown model {model!r}: choose one of {', '.join(HEADS)}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_explainer(model: str = "happy-sad") -> Explainer:
     """The process-wide explainer for one model, loaded on first use (loading costs ~2 s)."""
     check_model(model)
@@ -165,20 +185,21 @@ def load_photo(path: str | Path) -> tuple[np.ndarray, Image.Image]:
     return model_input, shown
 
 
-def explain_image(img: Image.Image, *, model: str = "happy-sad", class_name: str | None = None,
-                  method: str = "gradcam++") -> Explanation:
+def explain_image(
+    img: Image.Image, *, model: str = "happy-sad", class_name: str | None = None, method: str = "gradcam++"
+) -> Explanation:
     """Explain an upright in-memory photo; the map has the size ``display_image(img)`` would have."""
     check_method(method)
-    return get_explainer(model).explain(to_model_input(img), display_image(img).size, class_name=class_name,
-                                        method=method)
+    return get_explainer(model).explain(
+        to_model_input(img), display_image(img).size, class_name=class_name, method=method
+    )
 
 
-def explain_photo(path: str | Path, *, model: str = "happy-sad", class_name: str | None = None,
-                  method: str = "gradcam++") -> Explanation:
+def explain_photo(
+    path: str | Path, *, model: str = "happy-sad", class_name: str | None = None, method: str = "gradcam++"
+) -> Explanation:
     """Explain one photo file for ``class_name`` (default: the model's top class)."""
     check_model(model)
     check_method(method)
     model_input, shown = load_photo(path)
     return get_explainer(model).explain(model_input, shown.size, class_name=class_name, method=method)
-
-

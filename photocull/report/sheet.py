@@ -110,7 +110,11 @@ def _figure(row: dict, explanation: str | None, report_dir: Path) -> str:
 
 def _scores(row: dict) -> str:
     parts = []
-    for label, key, fmt in (("sharpness", "sharpness", "{:.0f}"), ("exposure", "brightness", "{:.2f}"), ("happy", "happy", "{:.2f}")):
+    for label, key, fmt in (
+        ("sharpness", "sharpness", "{:.0f}"),
+        ("exposure", "brightness", "{:.2f}"),
+        ("happy", "happy", "{:.2f}"),
+    ):
         if row.get(key) is not None:
             parts.append(f"{label} {fmt.format(row[key])}")
     if row.get("top_emotion"):

@@ -141,7 +141,10 @@ def group_table(g: Group, numbered: bool = False) -> Table:
             decision = m.get("decision")
             label = decision or m.get("suggestion") or ""
             style = {"keep": "green", "discard": "red", "review": "yellow"}.get(label, "")
-            row += [Text(label + (" (yours)" if decision else ""), style=style), Text("; ".join(m.get("reasons") or []))]
+            row += [
+                Text(label + (" (yours)" if decision else ""), style=style),
+                Text("; ".join(m.get("reasons") or [])),
+            ]
         table.add_row(*row)
     return table
 
@@ -159,7 +162,9 @@ def apply_report(report) -> Table:
     """What ``photocull apply`` did (or, for a dry run, would do)."""
     moves = report.planned if report.dry_run else report.moved
     verb = "would move" if report.dry_run else "moved"
-    table = Table(title=f"{verb} {len(moves)} photos" + (" to the trash" if report.mode == "trash" else ""), title_justify="left")
+    table = Table(
+        title=f"{verb} {len(moves)} photos" + (" to the trash" if report.mode == "trash" else ""), title_justify="left"
+    )
     table.add_column("photo", no_wrap=True)
     table.add_column("to")
     table.add_column("because")

@@ -9,15 +9,32 @@ from dataclasses import dataclass, field
 from photocull.base.paths import HOLDING_FOLDER
 
 IMAGE_EXTENSIONS = {
-    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".heic", ".heif", ".hif", ".avif",
-    ".tif", ".tiff", ".gif",
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".jfif",
+    ".png",
+    ".webp",
+    ".heic",
+    ".heif",
+    ".hif",
+    ".avif",
+    ".tif",
+    ".tiff",
+    ".gif",
 }
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".3gp", ".3g2", ".mkv", ".avi", ".webm", ".mts", ".m2ts", ".wmv"}
 # Files phones and photo apps leave next to photos; never worth opening.
 KNOWN_OTHER_EXTENSIONS = {".xmp", ".aae", ".json", ".txt", ".db", ".ini", ".thm", ".lrv", ".nomedia", ".pdf"}
 SYSTEM_FOLDERS = {
-    HOLDING_FOLDER, "@eaDir", "$RECYCLE.BIN", "System Volume Information", "lost+found", "__MACOSX",
-    ".thumbnails", "#recycle",
+    HOLDING_FOLDER,
+    "@eaDir",
+    "$RECYCLE.BIN",
+    "System Volume Information",
+    "lost+found",
+    "__MACOSX",
+    ".thumbnails",
+    "#recycle",
 }
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
 

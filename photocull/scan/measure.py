@@ -44,9 +44,7 @@ def laplacian_variance(grey: np.ndarray) -> float:
     """Variance of the 4-neighbour Laplacian: high for crisp edges, low for blur."""
     if grey.shape[0] < 3 or grey.shape[1] < 3:
         return 0.0
-    lap = (
-        grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4.0 * grey[1:-1, 1:-1]
-    )
+    lap = grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4.0 * grey[1:-1, 1:-1]
     return float(lap.var())
 
 

@@ -301,9 +301,7 @@ def _decode(f: BinaryIO, kind: str, draft_size: tuple[int, int]) -> tuple[Image.
             if small is img:
                 small = img.copy()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UnreadablePhoto(
-            f"refused: over {MAX_MEGAPIXELS} megapixels, a possible decompression bomb"
-        ) from None
+        raise UnreadablePhoto(f"refused: over {MAX_MEGAPIXELS} megapixels, a possible decompression bomb") from None
     except OSError as exc:
         message = str(exc)
         if "truncated" in message:

@@ -50,9 +50,7 @@ def _decode_paths(cursor: sqlite3.Cursor, row: tuple) -> tuple:
     if not any(isinstance(v, bytes) for v in row):
         return row
     names = [d[0] for d in cursor.description]
-    return tuple(
-        os.fsdecode(v) if isinstance(v, bytes) and names[k] in PATH_COLUMNS else v for k, v in enumerate(row)
-    )
+    return tuple(os.fsdecode(v) if isinstance(v, bytes) and names[k] in PATH_COLUMNS else v for k, v in enumerate(row))
 
 
 class PathSafeConnection(sqlite3.Connection):

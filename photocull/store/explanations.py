@@ -7,12 +7,19 @@ import sqlite_utils
 from photocull.store.photos import now
 
 
-def record_explanation(db: sqlite_utils.Database, photo_id: int, path: str, model: str, class_name: str,
-                       method: str) -> None:
+def record_explanation(
+    db: sqlite_utils.Database, photo_id: int, path: str, model: str, class_name: str, method: str
+) -> None:
     """Remember (replacing any earlier one) the PNG that explains a photo."""
     db["explanations"].upsert(
-        {"photo_id": photo_id, "path": path, "model": model, "class_name": class_name, "method": method,
-         "created_at": now()},
+        {
+            "photo_id": photo_id,
+            "path": path,
+            "model": model,
+            "class_name": class_name,
+            "method": method,
+            "created_at": now(),
+        },
         pk="photo_id",
     )
 

@@ -13,10 +13,28 @@ from photocull.base.heads import EMOTIONS
 from photocull.base.names import json_text
 
 CSV_FIELDS = (
-    "path", "group", "captured_at", "time_source", "width", "height", "size", "format", "camera_make",
-    "camera_model", "sharpness", "exposure", "highlights_clipped", "shadows_clipped", "quality",
-    "suggestion", "decision", "reasons", "happy", "top_emotion",
-) + tuple(f"emotion_{name}" for name in EMOTIONS)
+    "path",
+    "group",
+    "captured_at",
+    "time_source",
+    "width",
+    "height",
+    "size",
+    "format",
+    "camera_make",
+    "camera_model",
+    "sharpness",
+    "exposure",
+    "highlights_clipped",
+    "shadows_clipped",
+    "quality",
+    "suggestion",
+    "decision",
+    "reasons",
+    "happy",
+    "top_emotion",
+    *tuple(f"emotion_{name}" for name in EMOTIONS),
+)
 
 
 def photo_records(db: sqlite_utils.Database) -> Iterator[dict]:

@@ -63,11 +63,13 @@ def grouping_inputs(db: sqlite_utils.Database) -> tuple[list[dict], bool]:
 
 def other_members(db: sqlite_utils.Database, group_id: int, photo_id: int) -> list[dict]:
     """The rest of a group, with what apply needs to know each one is still there as scanned."""
-    return list(db.query(
-        """select p.id, p.path, p.size, p.mtime_ns, p.sha256, p.missing_since, p.suggestion, d.decision
+    return list(
+        db.query(
+            """select p.id, p.path, p.size, p.mtime_ns, p.sha256, p.missing_since, p.suggestion, d.decision
         from photos p left join decisions d on d.photo_id = p.id where p.group_id = ? and p.id != ?""",
-        [group_id, photo_id],
-    ))
+            [group_id, photo_id],
+        )
+    )
 
 
 def save_groups(db: sqlite_utils.Database, groups: list[list[int]]) -> dict[int, list[int]]:
@@ -75,9 +77,7 @@ def save_groups(db: sqlite_utils.Database, groups: list[list[int]]) -> dict[int,
 
     Returns {group id: member ids}. Ids of dissolved groups are never handed out again.
     """
-    current = {
-        r["members"]: r["id"] for r in db.query("select id, members from groups where dissolved_at is null")
-    }
+    current = {r["members"]: r["id"] for r in db.query("select id, members from groups where dissolved_at is null")}
     next_id = (db.execute("select coalesce(max(id), 0) from groups").fetchone()[0] or 0) + 1
     stamp = now()
     result: dict[int, list[int]] = {}

@@ -12,12 +12,14 @@ from photocull.store.photos import now
 
 def discards(db: sqlite_utils.Database) -> list[dict]:
     """Present photos whose effective decision (a person's, else the suggestion) is discard, by path."""
-    return list(db.query(
-        """select p.id, p.path, p.root, p.size, p.mtime_ns, p.sha256, p.group_id, p.suggestion, d.decision
+    return list(
+        db.query(
+            """select p.id, p.path, p.root, p.size, p.mtime_ns, p.sha256, p.group_id, p.suggestion, d.decision
         from photos p left join decisions d on d.photo_id = p.id
         where p.missing_since is null and coalesce(d.decision, p.suggestion) = 'discard'
         order by p.path"""
-    ))
+        )
+    )
 
 
 def start_apply(db: sqlite_utils.Database, mode: str) -> int:
@@ -63,17 +65,22 @@ def apply_to_undo(db: sqlite_utils.Database, apply_id: int | None) -> dict | Non
     """The named run, or the last one that still has moved files to put back."""
     if apply_id is not None:
         return next(db.query("select * from applies where id = ?", [apply_id]), None)
-    return next(db.query(
-        """select * from applies a where a.status != 'undone' and exists (select 1 from moves m
+    return next(
+        db.query(
+            """select * from applies a where a.status != 'undone' and exists (select 1 from moves m
         where m.apply_id = a.id and m.state in ('planned', 'moved')) order by a.id desc limit 1"""
-    ), None)
+        ),
+        None,
+    )
 
 
 def moves_to_undo(db: sqlite_utils.Database, apply_id: int) -> list[dict]:
     """A run's moves that may have happened, last first."""
-    return list(db.query(
-        "select * from moves where apply_id = ? and state in ('planned', 'moved') order by id desc", [apply_id]
-    ))
+    return list(
+        db.query(
+            "select * from moves where apply_id = ? and state in ('planned', 'moved') order by id desc", [apply_id]
+        )
+    )
 
 
 def set_apply_status(db: sqlite_utils.Database, apply_id: int, status: str) -> None:

@@ -69,9 +69,7 @@ def m002_errors(db: sqlite_utils.Database) -> None:
 @migration
 def m003_groups_and_scans(db: sqlite_utils.Database) -> None:
     # Groups are never deleted, only dissolved, so a group id is never reused for other photos.
-    db["groups"].create(
-        {"id": int, "members": str, "size": int, "created_at": str, "dissolved_at": str}, pk="id"
-    )
+    db["groups"].create({"id": int, "members": str, "size": int, "created_at": str, "dissolved_at": str}, pk="id")
     db["scans"].create(
         {"id": int, "roots": str, "started_at": str, "finished_at": str, "status": str, "summary": str},
         pk="id",
@@ -107,9 +105,7 @@ def m006_decisions(db: sqlite_utils.Database) -> None:
 def m007_apply_journal(db: sqlite_utils.Database) -> None:
     # One row per apply run and one per file move, written before and after each move, so undo
     # can reverse a run exactly, even one that crashed halfway.
-    db["applies"].create(
-        {"id": int, "started_at": str, "finished_at": str, "status": str, "mode": str}, pk="id"
-    )
+    db["applies"].create({"id": int, "started_at": str, "finished_at": str, "status": str, "mode": str}, pk="id")
     db["moves"].create(
         {
             "id": int,
@@ -163,8 +159,6 @@ def apply_migrations(db: sqlite_utils.Database) -> list[str]:
             continue
         with db.atomic():
             fn(db)
-            db["_migrations"].insert(
-                {"name": fn.__name__, "applied_at": dt.datetime.now(dt.timezone.utc).isoformat()}
-            )
+            db["_migrations"].insert({"name": fn.__name__, "applied_at": dt.datetime.now(dt.timezone.utc).isoformat()})
         applied.append(fn.__name__)
     return applied

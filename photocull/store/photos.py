@@ -14,9 +14,27 @@ import numpy as np
 import sqlite_utils
 
 PHOTO_COLUMNS = (
-    "path", "root", "size", "mtime_ns", "sha256", "format", "width", "height", "orientation",
-    "captured_at", "captured_ts", "time_source", "camera_make", "camera_model", "phash", "dhash",
-    "sharpness", "brightness", "highlights", "shadows", "scanned_at",
+    "path",
+    "root",
+    "size",
+    "mtime_ns",
+    "sha256",
+    "format",
+    "width",
+    "height",
+    "orientation",
+    "captured_at",
+    "captured_ts",
+    "time_source",
+    "camera_make",
+    "camera_model",
+    "phash",
+    "dhash",
+    "sharpness",
+    "brightness",
+    "highlights",
+    "shadows",
+    "scanned_at",
 )
 
 
@@ -125,9 +143,7 @@ def start_scan(db: sqlite_utils.Database, roots: list[str]) -> int:
     """Record a scan run; runs left 'running' by a killed process become 'interrupted'."""
     with db.atomic():
         db.execute("update scans set status = 'interrupted' where status = 'running'")
-        return db["scans"].insert(
-            {"roots": json.dumps(roots), "started_at": now(), "status": "running"}
-        ).last_pk
+        return db["scans"].insert({"roots": json.dumps(roots), "started_at": now(), "status": "running"}).last_pk
 
 
 def finish_scan(
@@ -161,16 +177,20 @@ def current_outcome(db: sqlite_utils.Database) -> tuple[int, int, dict[str, int]
 
 def suggestion_inputs(db: sqlite_utils.Database) -> list[dict]:
     """What the suggester ranks: every present, measured photo with its group and signals."""
-    return list(db.query(
-        "select id, path, group_id, format, width, height, size, time_source, sharpness, brightness, "
-        "highlights, shadows, phash, happy from photos where missing_since is null and phash is not null"
-    ))
+    return list(
+        db.query(
+            "select id, path, group_id, format, width, height, size, time_source, sharpness, brightness, "
+            "highlights, shadows, phash, happy from photos where missing_since is null and phash is not null"
+        )
+    )
 
 
 def save_suggestions(db: sqlite_utils.Database, rows: list[tuple]) -> None:
     """Store (suggestion, quality, reasons JSON, reason data JSON, photo id) rows; missing photos lose theirs."""
     with db.atomic():
-        db.execute("update photos set suggestion = null, reasons = null, quality = null where missing_since is not null")
+        db.execute(
+            "update photos set suggestion = null, reasons = null, quality = null where missing_since is not null"
+        )
         db.conn.executemany(
             "update photos set suggestion = ?, quality = ?, reasons = ?, reason_data = ? where id = ?", rows
         )
