@@ -223,11 +223,11 @@ def _flush(
         for r in results
         if r.error
     ]
-    to_score = [r for r in results if r.model_input is not None]
+    to_score = [(r.task.path, r.model_input) for r in results if r.model_input is not None]
     scores = []
     if scorer is not None and to_score:
-        for r, s in zip(to_score, scorer.score(np.stack([r.model_input for r in to_score]))):
-            scores.append({**s, "path": r.task.path, "model_version": scorer.version})
+        for (path, _), s in zip(to_score, scorer.score(np.stack([x for _, x in to_score]))):
+            scores.append({**s, "path": path, "model_version": scorer.version})
     store.write_batch(db, root, records, errors, scores)
     summary.counts["measured"] += len(records)
     summary.counts["scored"] += len(scores)

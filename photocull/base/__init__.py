@@ -1,0 +1,1 @@
+"""What every stage shares: errors, paths, names, atomic output, digests, hash bits, progress, the heads registry."""

@@ -22,12 +22,12 @@ from photocull.base.names import shown
 TEMP_SUFFIX = ".photocull-tmp"
 
 
-def temp_path(path: str | os.PathLike) -> str:
+def temp_path(path: str | os.PathLike[str]) -> str:
     folder, name = os.path.split(os.fspath(path))
     return os.path.join(folder, f".{name}{TEMP_SUFFIX}")
 
 
-def check_output_folder(path: str | os.PathLike) -> None:
+def check_output_folder(path: str | os.PathLike[str]) -> None:
     """Refuse an output path whose folder is missing (or is not a folder), before any work."""
     folder = os.path.dirname(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(folder):
@@ -39,7 +39,7 @@ def check_output_folder(path: str | os.PathLike) -> None:
         raise PhotocullError(f"cannot write {shown(os.fspath(path))}: it is a folder. Give a file name.")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> Path:
     """Call ``write`` with a binary file whose content replaces ``path`` only once it is complete.
 
     Raises PhotocullError naming the file when anything fails; the old file then stays as it was.
@@ -70,7 +70,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     return Path(target)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, errors: str = "strict") -> Path:
+def atomic_write_text(path: str | os.PathLike[str], text: str, errors: str = "strict") -> Path:
     """``atomic_write`` for UTF-8 text (``errors="surrogateescape"`` writes raw file-name bytes)."""
     data = text.encode("utf-8", errors)
     return atomic_write(path, lambda f: f.write(data))

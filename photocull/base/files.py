@@ -30,7 +30,7 @@ def open_regular(path: str) -> BinaryIO:
 
 def content_digest(f: BinaryIO) -> str:
     """SHA-256 of every byte of an open file, from its current position."""
-    return hashlib.file_digest(f, DIGEST).hexdigest()
+    return hashlib.file_digest(f, DIGEST).hexdigest()  # type: ignore[arg-type]  # typeshed wants a raw file type
 
 
 def sha256_file(path: str) -> str:

@@ -1,0 +1,1 @@
+"""The photocull command: thin click commands over the library."""

@@ -245,7 +245,7 @@ def apply(
 def _finish_apply(db: sqlite_utils.Database, report: ApplyReport) -> None:
     """Close the run; one that touched no file leaves no trace, so ``undo`` never "undoes" an empty run."""
     status = "interrupted" if report.interrupted else "done"
-    if not journal.close_apply(db, report.apply_id, status):
+    if report.apply_id is not None and not journal.close_apply(db, report.apply_id, status):
         report.apply_id = None
 
 
@@ -318,8 +318,8 @@ def _same_file(a: str, b: str) -> bool:
 def _apply_one(db: sqlite_utils.Database, report: ApplyReport, m: PlannedMove, checks: _Checks) -> None:
     base = {"apply_id": report.apply_id, "photo_id": m.photo_id, "src": m.src, "size": m.size, "mtime_ns": m.mtime_ns}
     why = checks.unchanged(m.src, m.size, m.mtime_ns, m.sha256) or checks.kept_copy(m)
-    if why is not None:
-        report.skipped.append(FileNote(m.src, why))
+    if why is not None or m.sha256 is None:  # unchanged() refuses a photo without a digest
+        report.skipped.append(FileNote(m.src, why or "no content digest"))
         return
     dst = None if m.dst is None else _free_name(m.dst, set())  # the plan may be stale by now
     move_id = journal.journal_move(db, **base, dst=dst, sha256=m.sha256, state="planned")

@@ -1,0 +1,1 @@
+"""Near-duplicate groups: pair search with complete linkage, and rebuilding groups after a scan."""

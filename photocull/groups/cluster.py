@@ -46,7 +46,7 @@ class GroupingOptions:
     embedding_bonus_bits: int = 12
     min_embedding_similarity: float = 0.9
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
 
@@ -124,7 +124,7 @@ class _Library:
         self.loose = loose
 
     def _gap(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        gap = np.abs(self.times[a] - self.times[b])
+        gap: np.ndarray = np.abs(self.times[a] - self.times[b])
         if self.loose is not None:
             gap = np.where(self.loose[a] | self.loose[b], 0.0, gap)
         return gap
@@ -177,7 +177,8 @@ class _Library:
                 (dp <= o.phash_threshold) & (dd <= o.dhash_threshold),
             ),
         )
-        return ok if veto is None else ok & ~veto
+        near: np.ndarray = ok if veto is None else ok & ~veto
+        return near
 
     def near_pairs(self, start: int, stop: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
         """Near-duplicate pairs (i < j) with i in rows start:stop."""

@@ -8,17 +8,21 @@ photo's scores are current without paying TensorFlow's start-up; and when photos
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from photocull.base.errors import PhotocullError
 from photocull.mood.files import WHAT_TO_DO, scorer_version
 
+if TYPE_CHECKING:  # importing scoring loads TensorFlow: only when photos need scoring
+    from photocull.mood.scoring import Scorer
+
 
 class DeferredScorer:
     def __init__(self) -> None:
         self.version = scorer_version()
-        self._scorer = None
+        self._scorer: Scorer | None = None
         self._error: BaseException | None = None
         self._loader: threading.Thread | None = None
 
@@ -41,9 +45,11 @@ class DeferredScorer:
 
     def score(self, images: np.ndarray) -> list[dict]:
         self.prepare()
-        self._loader.join()
+        if self._loader is not None:
+            self._loader.join()
         if isinstance(self._error, (OSError, ValueError, KeyError)):
             raise PhotocullError(f"cannot load the models: {self._error}. {WHAT_TO_DO}") from self._error
         if self._error is not None:
             raise self._error
+        assert self._scorer is not None  # loaded, or an error was raised above
         return self._scorer.score(images)

@@ -78,7 +78,7 @@ def _summary(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> d
 
 
 def evaluate(
-    y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str], sources: Sequence[str] | None = None
+    y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str], sources: Sequence[str] | np.ndarray | None = None
 ) -> dict:
     """All metrics for one labelled set, JSON-ready; per-source breakdown when sources are given.
 
@@ -100,10 +100,10 @@ def evaluate(
     }
     result["confusion_matrix"] = {"rows_true_cols_predicted": list(classes), "counts": s["_cm"].tolist()}
     if sources is not None:
-        sources = np.asarray(sources)
+        source_array = np.asarray(sources)
         result["per_source"] = {}
-        for src in sorted(set(sources.tolist())):
-            mask = sources == src
+        for src in sorted(set(source_array.tolist())):
+            mask = source_array == src
             sub = _summary(y_true[mask], probs[mask], classes)
             result["per_source"][src] = {k: v for k, v in sub.items() if not k.startswith("_")}
     return result

@@ -167,6 +167,7 @@ def embed_files(
     with ThreadPoolExecutor(max_workers=2) as pool:
         pending = pool.submit(load, batches[0]) if batches else None
         for i, _ in enumerate(batches):
+            assert pending is not None  # one future per batch, submitted one ahead
             images = pending.result()
             if i + 1 < len(batches):
                 pending = pool.submit(load, batches[i + 1])
@@ -506,6 +507,7 @@ def train_head(
         log(f"  config {i}: {config.describe()}: val accuracy {' '.join(f'{a:.4f}' for a in accs)}")
         if best is None or mean > best[0]:
             best = (mean, config, max(runs, key=lambda r: r[0])[1])
+    assert best is not None, "no configuration was tried"
     _, config, head = best
 
     val_logits = head_logits(head, x_val)

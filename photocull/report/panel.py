@@ -49,7 +49,7 @@ _BAR = (170, 170, 170)
 
 
 @functools.cache
-def _font(size: int) -> ImageFont.FreeTypeFont:
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 

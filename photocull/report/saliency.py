@@ -84,7 +84,7 @@ class Explainer:
         """Explain one 224×224 model input; the map is resized to ``map_size`` (width, height)."""
         check_method(method)
         scores = self.scores(model_input)
-        target = class_name if class_name is not None else max(scores, key=scores.get)
+        target = class_name if class_name is not None else max(scores, key=lambda c: scores[c])
         if target not in scores:
             raise PhotocullError(
                 f"unknown class {target!r} for model {self.name}: choose one of {', '.join(self.classes)}"

@@ -11,6 +11,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
 )
@@ -41,7 +42,7 @@ class RichProgress:
             console=console,
             transient=False,
         )
-        self.task = None
+        self.task: TaskID | None = None
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -125,7 +126,7 @@ def group_table(g: Group, numbered: bool = False) -> Table:
         table.add_column("suggestion")
         table.add_column("why")
     for k, m in enumerate(g.members, 1):
-        row = [str(k)] if numbered else []
+        row: list[str | Text] = [str(k)] if numbered else []
         row += [
             Text(shown(os.path.basename(m["path"]))),
             Text(_when(m)),

@@ -27,8 +27,9 @@ try:  # HEIC/HEIF support is optional at import time so a broken libheif never s
     import pillow_heif
 
     pillow_heif.register_heif_opener()
+    HEIF_SUPPORT = True
 except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
-    pillow_heif = None
+    HEIF_SUPPORT = False
 
 MAX_MEGAPIXELS = 200
 Image.MAX_IMAGE_PIXELS = MAX_MEGAPIXELS * 1_000_000
@@ -255,7 +256,7 @@ def read_preview(path: str, draft_size: tuple[int, int] = DRAFT_SIZE, digest: bo
         kind = sniff(head)
         if kind is None or kind == "video":
             raise UnreadablePhoto("not an image: its content is not JPEG, PNG, WebP, HEIC/HEIF, TIFF or GIF")
-        if kind == "heif" and pillow_heif is None:
+        if kind == "heif" and not HEIF_SUPPORT:
             raise UnreadablePhoto("HEIC/HEIF support is missing: install pillow-heif")
         image, fmt, full_w, full_h, header = _decode(f, kind, draft_size)
     if header.orientation in (5, 6, 7, 8):

@@ -1,0 +1,1 @@
+"""The database: opening it, migrations, every query of every table, and export."""

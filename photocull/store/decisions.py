@@ -15,6 +15,6 @@ def set_decisions(db: sqlite_utils.Database, decisions: dict[int, str]) -> None:
             raise ValueError(f"decision must be one of {DECISIONS}, not {value!r}")
     stamp = now()
     with db.atomic():
-        db["decisions"].upsert_all(
+        db.table("decisions").upsert_all(
             [{"photo_id": pid, "decision": d, "decided_at": stamp} for pid, d in decisions.items()], pk="photo_id"
         )

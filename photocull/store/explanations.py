@@ -11,7 +11,7 @@ def record_explanation(
     db: sqlite_utils.Database, photo_id: int, path: str, model: str, class_name: str, method: str
 ) -> None:
     """Remember (replacing any earlier one) the PNG that explains a photo."""
-    db["explanations"].upsert(
+    db.table("explanations").upsert(
         {
             "photo_id": photo_id,
             "path": path,

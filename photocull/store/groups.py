@@ -94,7 +94,7 @@ def save_groups(db: sqlite_utils.Database, groups: list[list[int]]) -> dict[int,
             "update groups set dissolved_at = ? where id = ?", [(stamp, gid) for gid in current.values()]
         )
         if new_rows:
-            db["groups"].insert_all(new_rows)
+            db.table("groups").insert_all(new_rows)
         db.execute("update photos set group_id = null where group_id is not null")
         db.conn.executemany(
             "update photos set group_id = ? where id = ?",

@@ -26,7 +26,7 @@ def start_apply(db: sqlite_utils.Database, mode: str) -> int:
     """A new run; runs left 'running' by a killed process become 'interrupted'."""
     with db.atomic():
         db.execute("update applies set status = 'interrupted' where status = 'running'")
-        return db["applies"].insert({"started_at": now(), "status": "running", "mode": mode}).last_pk
+        return int(db.table("applies").insert({"started_at": now(), "status": "running", "mode": mode}).last_pk or 0)
 
 
 def close_apply(db: sqlite_utils.Database, apply_id: int, status: str) -> bool:
@@ -36,7 +36,7 @@ def close_apply(db: sqlite_utils.Database, apply_id: int, status: str) -> bool:
             "select count(*) from moves where apply_id = ? and state in ('planned', 'moved')", [apply_id]
         ).fetchone()[0]
         if touched:
-            db["applies"].update(apply_id, {"finished_at": now(), "status": status})
+            db.table("applies").update(apply_id, {"finished_at": now(), "status": status})
         else:
             db.execute("delete from moves where apply_id = ?", [apply_id])
             db.execute("delete from applies where id = ?", [apply_id])
@@ -46,19 +46,19 @@ def close_apply(db: sqlite_utils.Database, apply_id: int, status: str) -> bool:
 def journal_move(db: sqlite_utils.Database, **row: object) -> int:
     """Record a move before the file is touched (state 'planned')."""
     with db.atomic():
-        return db["moves"].insert({**row, "at": now()}).last_pk
+        return int(db.table("moves").insert({**row, "at": now()}).last_pk or 0)
 
 
 def set_move_state(db: sqlite_utils.Database, move_id: int, state: str, note: str | None = None) -> None:
     with db.atomic():
-        db["moves"].update(move_id, {"state": state, "note": note, "at": now()})
+        db.table("moves").update(move_id, {"state": state, "note": note, "at": now()})
 
 
 def mark_moved(db: sqlite_utils.Database, move_id: int, photo_id: int, dst: str | None, note: str | None) -> None:
     """The file is at ``dst`` now: the move is done and the photo no longer in the library."""
     with db.atomic():
-        db["moves"].update(move_id, {"state": "moved", "dst": dst, "note": note, "at": now()})
-        db["photos"].update(photo_id, {"missing_since": now()})
+        db.table("moves").update(move_id, {"state": "moved", "dst": dst, "note": note, "at": now()})
+        db.table("photos").update(photo_id, {"missing_since": now()})
 
 
 def apply_to_undo(db: sqlite_utils.Database, apply_id: int | None) -> dict | None:
@@ -85,11 +85,11 @@ def moves_to_undo(db: sqlite_utils.Database, apply_id: int) -> list[dict]:
 
 def set_apply_status(db: sqlite_utils.Database, apply_id: int, status: str) -> None:
     with db.atomic():
-        db["applies"].update(apply_id, {"status": status})
+        db.table("applies").update(apply_id, {"status": status})
 
 
 def mark_restored(db: sqlite_utils.Database, move_id: int, photo_id: int, src: str) -> None:
     """The file is back at ``src``: the photo is in the library again."""
     with db.atomic():
-        db["moves"].update(move_id, {"state": "restored", "at": now()})
+        db.table("moves").update(move_id, {"state": "restored", "at": now()})
         db.execute("update photos set missing_since = null where id = ? and path = ?", [photo_id, src])

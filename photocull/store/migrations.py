@@ -22,7 +22,7 @@ def migration(fn: Migration) -> Migration:
 
 @migration
 def m001_photos(db: sqlite_utils.Database) -> None:
-    db["photos"].create(
+    db.table("photos").create(
         {
             "id": int,
             "path": str,
@@ -52,15 +52,15 @@ def m001_photos(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"path"},
     )
-    db["photos"].create_index(["path"], unique=True)
-    db["photos"].create_index(["root"])
-    db["photos"].create_index(["fingerprint"])
-    db["photos"].create_index(["group_id"])
+    db.table("photos").create_index(["path"], unique=True)
+    db.table("photos").create_index(["root"])
+    db.table("photos").create_index(["fingerprint"])
+    db.table("photos").create_index(["group_id"])
 
 
 @migration
 def m002_errors(db: sqlite_utils.Database) -> None:
-    db["errors"].create(
+    db.table("errors").create(
         {"path": str, "root": str, "error": str, "size": int, "mtime_ns": int, "seen_at": str},
         pk="path",
     )
@@ -69,8 +69,8 @@ def m002_errors(db: sqlite_utils.Database) -> None:
 @migration
 def m003_groups_and_scans(db: sqlite_utils.Database) -> None:
     # Groups are never deleted, only dissolved, so a group id is never reused for other photos.
-    db["groups"].create({"id": int, "members": str, "size": int, "created_at": str, "dissolved_at": str}, pk="id")
-    db["scans"].create(
+    db.table("groups").create({"id": int, "members": str, "size": int, "created_at": str, "dissolved_at": str}, pk="id")
+    db.table("scans").create(
         {"id": int, "roots": str, "started_at": str, "finished_at": str, "status": str, "summary": str},
         pk="id",
     )
@@ -78,7 +78,7 @@ def m003_groups_and_scans(db: sqlite_utils.Database) -> None:
 
 @migration
 def m004_model_scores(db: sqlite_utils.Database) -> None:
-    photos = db["photos"]
+    photos = db.table("photos")
     photos.add_column("happy", float)
     photos.add_column("emotions", str)
     photos.add_column("top_emotion", str)
@@ -88,7 +88,7 @@ def m004_model_scores(db: sqlite_utils.Database) -> None:
 
 @migration
 def m005_suggestions(db: sqlite_utils.Database) -> None:
-    photos = db["photos"]
+    photos = db.table("photos")
     photos.add_column("quality", float)
     photos.add_column("suggestion", str)
     photos.add_column("reasons", str)  # the reasons in words, as a JSON list of strings
@@ -98,15 +98,15 @@ def m005_suggestions(db: sqlite_utils.Database) -> None:
 @migration
 def m006_decisions(db: sqlite_utils.Database) -> None:
     # A person's decision, keyed by photo id so it follows the photo through rescans and moves.
-    db["decisions"].create({"photo_id": int, "decision": str, "decided_at": str}, pk="photo_id")
+    db.table("decisions").create({"photo_id": int, "decision": str, "decided_at": str}, pk="photo_id")
 
 
 @migration
 def m007_apply_journal(db: sqlite_utils.Database) -> None:
     # One row per apply run and one per file move, written before and after each move, so undo
     # can reverse a run exactly, even one that crashed halfway.
-    db["applies"].create({"id": int, "started_at": str, "finished_at": str, "status": str, "mode": str}, pk="id")
-    db["moves"].create(
+    db.table("applies").create({"id": int, "started_at": str, "finished_at": str, "status": str, "mode": str}, pk="id")
+    db.table("moves").create(
         {
             "id": int,
             "apply_id": int,
@@ -123,12 +123,12 @@ def m007_apply_journal(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("apply_id", "applies", "id")],
     )
-    db["moves"].create_index(["apply_id"])
+    db.table("moves").create_index(["apply_id"])
 
 
 @migration
 def m008_explanations(db: sqlite_utils.Database) -> None:
-    db["explanations"].create(
+    db.table("explanations").create(
         {"photo_id": int, "path": str, "model": str, "class_name": str, "method": str, "created_at": str},
         pk="photo_id",
     )
@@ -139,26 +139,28 @@ def m009_content_digest(db: sqlite_utils.Database) -> None:
     # SHA-256 of every byte, recorded at scan time: apply moves a file only while its content is
     # still what was scanned (same size and a restored mtime are not proof). Rows scanned before this
     # have none and are read again by the next scan.
-    db["photos"].add_column("sha256", str)
+    db.table("photos").add_column("sha256", str)
 
 
 @migration
 def m010_scan_settings(db: sqlite_utils.Database) -> None:
     # The grouping options and suggestion config a scan used: an unchanged rescan with the same
     # settings leaves groups and suggestions as they are instead of recomputing them.
-    db["scans"].add_column("settings", str)
+    db.table("scans").add_column("settings", str)
 
 
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations this database has not seen; return their names."""
-    db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
-    done = {row["name"] for row in db["_migrations"].rows}
+    db.table("_migrations").create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    done = {row["name"] for row in db.table("_migrations").rows}
     applied = []
     for fn in MIGRATIONS:
         if fn.__name__ in done:
             continue
         with db.atomic():
             fn(db)
-            db["_migrations"].insert({"name": fn.__name__, "applied_at": dt.datetime.now(dt.timezone.utc).isoformat()})
+            db.table("_migrations").insert(
+                {"name": fn.__name__, "applied_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+            )
         applied.append(fn.__name__)
     return applied

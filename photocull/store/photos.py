@@ -88,7 +88,7 @@ def write_batch(
         )
         db.conn.executemany("delete from errors where path = ?", [(r["path"],) for r in records])
         for e in errors:
-            db["errors"].upsert({**e, "root": root, "seen_at": stamp}, pk="path")
+            db.table("errors").upsert({**e, "root": root, "seen_at": stamp}, pk="path")
         # A known photo that became unreadable keeps its row (and history) but leaves its group.
         db.conn.executemany(
             "update photos set missing_since = ?, group_id = null where path = ?",
@@ -143,7 +143,10 @@ def start_scan(db: sqlite_utils.Database, roots: list[str]) -> int:
     """Record a scan run; runs left 'running' by a killed process become 'interrupted'."""
     with db.atomic():
         db.execute("update scans set status = 'interrupted' where status = 'running'")
-        return db["scans"].insert({"roots": json.dumps(roots), "started_at": now(), "status": "running"}).last_pk
+        return int(
+            db.table("scans").insert({"roots": json.dumps(roots), "started_at": now(), "status": "running"}).last_pk
+            or 0
+        )
 
 
 def finish_scan(
@@ -151,7 +154,7 @@ def finish_scan(
 ) -> None:
     """Close a scan run with its summary and the grouping/suggestion settings it used."""
     with db.atomic():
-        db["scans"].update(
+        db.table("scans").update(
             scan_id, {"finished_at": now(), "status": status, "summary": json.dumps(summary), "settings": settings}
         )
 
