@@ -16,6 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 from photocull.store.database import open_db
+from photocull.store.decisions import set_decisions
 from synthetic import Library, build_library
 
 
@@ -51,6 +52,27 @@ def library(pristine_library: Library, tmp_path: Path) -> Library:
 @pytest.fixture
 def db(tmp_path: Path):
     return open_db(tmp_path / "photocull.db")
+
+
+@pytest.fixture
+def set_verdicts():
+    """Builder: override a scan's suggestions and record a person's decisions, by path.
+
+    ``verdicts`` maps each photo to (suggestion, decision); photos not named keep no suggestion.
+    The test decides what is discarded, not the suggestion rules. Returns {path: photo id}.
+    """
+
+    def set_all(db, verdicts: dict[Path, tuple[str | None, str | None]]) -> dict[Path, int]:
+        db.execute("update photos set suggestion = null, reasons = '[]'")
+        ids = {}
+        for path, (suggestion, decision) in verdicts.items():
+            ids[path] = db.execute("select id from photos where path = ?", [str(path)]).fetchone()[0]
+            db.execute("update photos set suggestion = ? where id = ?", [suggestion, ids[path]])
+            if decision:
+                set_decisions(db, {ids[path]: decision})
+        return ids
+
+    return set_all
 
 
 @pytest.fixture

@@ -44,7 +44,8 @@ def tree(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def library(tmp_path):
+def decided(tmp_path, set_verdicts):
+    """Unrelated photos scanned, with the suggestions and decisions of NAMES' comments set by hand."""
     root = tmp_path / "phone"
     pictures = [data.astronaut, data.chelsea, data.coffee, data.rocket, data.camera, data.immunohistochemistry]
     when = dt.datetime(2024, 7, 14, 10, 30)
@@ -54,20 +55,14 @@ def library(tmp_path):
     (root / "DCIM" / "notes.txt").write_text("not a photo\n")
     db = open_db(tmp_path / "db" / "photocull.db")
     scan(db, [root], options=ScanOptions(workers=1))
-    suggestions = {
-        "suggested": "discard",
-        "overridden": "discard",
-        "person": "keep",
-        "review": "review",
-        "nested": "discard",
+    verdicts = {
+        "suggested": ("discard", None),
+        "overridden": ("discard", "keep"),
+        "person": ("keep", "discard"),
+        "review": ("review", None),
+        "nested": ("discard", None),
     }
-    decisions = {"overridden": "keep", "person": "discard"}
-    for key, rel in NAMES.items():
-        pid = db.execute("select id from photos where path = ?", [str(root / rel)]).fetchone()[0]
-        db.execute("update photos set suggestion = ?, reasons = '[]' where id = ?", [suggestions.get(key), pid])
-        if key in decisions:
-            db["decisions"].insert({"photo_id": pid, "decision": decisions[key], "decided_at": "2024-07-15"})
-    db.conn.commit()
+    set_verdicts(db, {root / NAMES[key]: verdict for key, verdict in verdicts.items()})
     return db, root
 
 
@@ -75,8 +70,8 @@ def held(root: Path, rel: str) -> Path:
     return root / HOLDING_FOLDER / rel
 
 
-def test_plan_follows_the_effective_decision(library):
-    db, root = library
+def test_plan_follows_the_effective_decision(decided):
+    db, root = decided
     moves = plan(db)
     assert {m.src for m in moves} == {str(root / NAMES[k]) for k in ("suggested", "person", "nested")}
     by_src = {m.src: m for m in moves}
@@ -85,8 +80,8 @@ def test_plan_follows_the_effective_decision(library):
     assert by_src[str(root / NAMES["suggested"])].dst == str(held(root, NAMES["suggested"]))
 
 
-def test_apply_moves_discards_and_journals_them(library):
-    db, root = library
+def test_apply_moves_discards_and_journals_them(decided):
+    db, root = decided
     report = apply(db)
     assert len(report.moved) == 3 and not report.skipped
     for key in ("suggested", "person", "nested"):
@@ -104,8 +99,8 @@ def test_apply_moves_discards_and_journals_them(library):
     assert plan(db) == []  # moved photos are not planned again
 
 
-def test_apply_then_undo_restores_every_path_and_byte(library):
-    db, root = library
+def test_apply_then_undo_restores_every_path_and_byte(decided):
+    db, root = decided
     before = tree(root)
     report = apply(db)
     assert tree(root) != before
@@ -130,8 +125,8 @@ def test_undo_with_nothing_to_undo_is_a_clear_error(tmp_path):
         undo(db, 7)
 
 
-def test_dry_run_changes_nothing(library):
-    db, root = library
+def test_dry_run_changes_nothing(decided):
+    db, root = decided
     before_tree, before_db = tree(root), list(db.conn.iterdump())
     report = apply(db, dry_run=True)
     assert report.dry_run and report.apply_id is None and len(report.planned) == 3 and not report.moved
@@ -139,8 +134,8 @@ def test_dry_run_changes_nothing(library):
     assert list(db.conn.iterdump()) == before_db
 
 
-def test_collisions_get_suffixes_and_nothing_is_overwritten(library):
-    db, root = library
+def test_collisions_get_suffixes_and_nothing_is_overwritten(decided):
+    db, root = decided
     taken = held(root, NAMES["suggested"])
     taken.parent.mkdir(parents=True)
     taken.write_bytes(b"an earlier discard")
@@ -154,8 +149,8 @@ def test_collisions_get_suffixes_and_nothing_is_overwritten(library):
     assert tree(root) == before
 
 
-def test_changed_or_vanished_files_are_skipped(library):
-    db, root = library
+def test_changed_or_vanished_files_are_skipped(decided):
+    db, root = decided
     changed = root / NAMES["suggested"]
     changed.write_bytes(changed.read_bytes() + b"edited")
     (root / NAMES["nested"]).unlink()
@@ -183,8 +178,8 @@ def break_second_move(monkeypatch, exc: BaseException, move_it_first: bool = Fal
 
 
 @pytest.mark.parametrize("crash", ["before_move", "after_move"])
-def test_interrupted_apply_can_be_undone(library, monkeypatch, crash):
-    db, root = library
+def test_interrupted_apply_can_be_undone(decided, monkeypatch, crash):
+    db, root = decided
     before = tree(root)
     break_second_move(monkeypatch, RuntimeError("power cut"), move_it_first=crash == "after_move")
     with pytest.raises(RuntimeError):
@@ -200,8 +195,8 @@ def test_interrupted_apply_can_be_undone(library, monkeypatch, crash):
     assert tree(root) == before
 
 
-def test_ctrl_c_stops_cleanly_with_a_report(library, monkeypatch):
-    db, root = library
+def test_ctrl_c_stops_cleanly_with_a_report(decided, monkeypatch):
+    db, root = decided
     before = tree(root)
     break_second_move(monkeypatch, KeyboardInterrupt())
     report = apply(db)
@@ -212,8 +207,8 @@ def test_ctrl_c_stops_cleanly_with_a_report(library, monkeypatch):
     assert tree(root) == before
 
 
-def test_undo_never_overwrites_a_file_at_the_original_path(library):
-    db, root = library
+def test_undo_never_overwrites_a_file_at_the_original_path(decided):
+    db, root = decided
     before = tree(root)
     apply(db)
     intruder = root / NAMES["person"]
@@ -230,8 +225,8 @@ def test_undo_never_overwrites_a_file_at_the_original_path(library):
     assert tree(root) == before
 
 
-def test_cross_filesystem_moves_copy_verify_then_remove(library, monkeypatch):
-    db, root = library
+def test_cross_filesystem_moves_copy_verify_then_remove(decided, monkeypatch):
+    db, root = decided
     before = tree(root)
     mtimes = {p: p.stat().st_mtime_ns for p in root.rglob("*.jpg")}
     real_rename = os.rename
@@ -263,8 +258,8 @@ def data_home(monkeypatch, tmp_path) -> Path:
     return data_home
 
 
-def test_trash_mode_goes_to_the_freedesktop_trash_and_back(library, data_home):
-    db, root = library
+def test_trash_mode_goes_to_the_freedesktop_trash_and_back(decided, data_home):
+    db, root = decided
     before = tree(root)
     report = apply(db, trash=True)
     assert report.mode == "trash" and len(report.moved) == 3
@@ -276,8 +271,8 @@ def test_trash_mode_goes_to_the_freedesktop_trash_and_back(library, data_home):
     assert not list((data_home / "Trash" / "info").iterdir())
 
 
-def test_undo_says_so_when_the_trash_no_longer_has_the_file(library, data_home, tmp_path):
-    db, _root = library
+def test_undo_says_so_when_the_trash_no_longer_has_the_file(decided, data_home, tmp_path):
+    db, _root = decided
     report = apply(db, trash=True)
     emptied = tmp_path / "emptied"
     emptied.mkdir()

@@ -27,7 +27,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
-def library(tmp_path):
+def sheet_library(tmp_path):
     root = tmp_path / "phone"
     rng = np.random.default_rng(0)
     t0 = dt.datetime(2024, 7, 14, 10, 30, 5)
@@ -85,8 +85,8 @@ class Dom(HTMLParser):
         return [a for t, a in self.elements if t == tag and (cls is None or cls in (a.get("class") or "").split())]
 
 
-def test_contact_sheet_shows_groups_badges_scores_and_reasons(library, tmp_path):
-    db, _root, ids = library
+def test_contact_sheet_shows_groups_badges_scores_and_reasons(sheet_library, tmp_path):
+    db, _root, ids = sheet_library
     out = render_contact_sheet(db, tmp_path / "sheet.html")
     text = out.read_text(encoding="utf-8")
     dom = Dom(text)
@@ -103,8 +103,8 @@ def test_contact_sheet_shows_groups_badges_scores_and_reasons(library, tmp_path)
     assert "kept.jpg" not in text
 
 
-def test_hostile_names_are_text_and_the_page_is_offline(library, tmp_path):
-    db, _, _ = library
+def test_hostile_names_are_text_and_the_page_is_offline(sheet_library, tmp_path):
+    db, _, _ = sheet_library
     text = render_contact_sheet(db, tmp_path / "sheet.html").read_text(encoding="utf-8")
     assert "<img src=x" not in text and "&lt;img src=x onerror=alert(1)&gt;.jpg" in text
     dom = Dom(text)
@@ -114,8 +114,8 @@ def test_hostile_names_are_text_and_the_page_is_offline(library, tmp_path):
     assert "default-src 'none'" in text
 
 
-def test_thumbnails_are_upright_and_small(library, tmp_path):
-    db, _root, _ = library
+def test_thumbnails_are_upright_and_small(sheet_library, tmp_path):
+    db, _root, _ = sheet_library
     dom = Dom(render_contact_sheet(db, tmp_path / "sheet.html").read_text(encoding="utf-8"))
     for img in dom.having("img"):
         thumb = Image.open(io.BytesIO(base64.b64decode(img["src"].split(",", 1)[1])))
@@ -124,8 +124,8 @@ def test_thumbnails_are_upright_and_small(library, tmp_path):
             assert thumb.width > thumb.height
 
 
-def test_thumbnail_links_to_an_existing_explanation(library, tmp_path):
-    db, _, ids = library
+def test_thumbnail_links_to_an_existing_explanation(sheet_library, tmp_path):
+    db, _, ids = sheet_library
     png = tmp_path / "explain" / "IMG 0001.png"
     png.parent.mkdir()
     Image.new("RGB", (8, 8)).save(png)
@@ -136,8 +136,8 @@ def test_thumbnail_links_to_an_existing_explanation(library, tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="headless Chromium is not installed")
-def test_a_browser_shows_the_sheet_as_intended(library, tmp_path):
-    db, _, _ = library
+def test_a_browser_shows_the_sheet_as_intended(sheet_library, tmp_path):
+    db, _, _ = sheet_library
     sheet = render_contact_sheet(db, tmp_path / "sheet.html")
     args = [
         CHROMIUM,

@@ -43,18 +43,20 @@ DARKTABLE_SIDECAR = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 @pytest.fixture
-def library(tmp_path):
+def suggested(tmp_path, set_verdicts):
+    """Five photos named after their verdict; "person" is suggested discard but the person keeps it."""
     root = tmp_path / "phone"
     for k, name in enumerate(["keep", "discard", "review", "person", "none"]):
         save_photo(Image.new("RGB", (64, 48), (40 * k, 90, 200 - 30 * k)), root / f"{name}.jpg")
     db = open_db(tmp_path / "photocull.db")
     scan(db, [root], options=ScanOptions(workers=1))
-    db.execute("update photos set suggestion = null")  # the test decides, not the suggestion rules
-    for name, suggestion in [("keep", "keep"), ("discard", "discard"), ("review", "review"), ("person", "discard")]:
-        db.execute("update photos set suggestion = ? where path = ?", [suggestion, str(root / f"{name}.jpg")])
-    pid = db.execute("select id from photos where path = ?", [str(root / "person.jpg")]).fetchone()[0]
-    db["decisions"].insert({"photo_id": pid, "decision": "keep"})
-    db.conn.commit()
+    verdicts = {
+        "keep": ("keep", None),
+        "discard": ("discard", None),
+        "review": ("review", None),
+        "person": ("discard", "keep"),
+    }
+    set_verdicts(db, {root / f"{name}.jpg": verdict for name, verdict in verdicts.items()})
     return db, root
 
 
@@ -65,8 +67,8 @@ def fields(sidecar: Path) -> dict:
     return out
 
 
-def test_new_sidecars_follow_the_effective_decision(library):
-    db, root = library
+def test_new_sidecars_follow_the_effective_decision(suggested):
+    db, root = suggested
     photo_bytes = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in root.glob("*.jpg")}
     report = write_sidecars(db, keep_rating=3)
     assert sorted(Path(p).name for p in report.created) == [
@@ -85,8 +87,8 @@ def test_new_sidecars_follow_the_effective_decision(library):
     assert len(again.unchanged) == 4 and not again.created and not again.updated
 
 
-def test_merge_keeps_foreign_fields_namespaces_and_packet(library):
-    db, root = library
+def test_merge_keeps_foreign_fields_namespaces_and_packet(suggested):
+    db, root = suggested
     sidecar = root / "person.jpg.xmp"
     sidecar.write_text(DARKTABLE_SIDECAR, encoding="utf-8")
     db.execute("update decisions set decision = 'discard'")  # a person's discard overrides stars
@@ -112,15 +114,15 @@ def test_merge_keeps_foreign_fields_namespaces_and_packet(library):
     assert text.count("Rating") == 1
 
 
-def test_a_suggestion_never_rejects_a_starred_photo(library):
-    db, root = library
+def test_a_suggestion_never_rejects_a_starred_photo(suggested):
+    db, root = suggested
     (root / "discard.jpg.xmp").write_text(DARKTABLE_SIDECAR, encoding="utf-8")
     write_sidecars(db)
     assert fields(root / "discard.jpg.xmp") == {RATING: "4", LABEL: "photocull: discard"}
 
 
-def test_element_form_rating_and_foreign_label(library):
-    db, root = library
+def test_element_form_rating_and_foreign_label(suggested):
+    db, root = suggested
     sidecar = root / "keep.jpg.xmp"
     sidecar.write_text(
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
@@ -133,8 +135,8 @@ def test_element_form_rating_and_foreign_label(library):
     assert sidecar.read_text().count("Rating") == 2  # one element: open and close tag, no extra attribute
 
 
-def test_a_rejection_photocull_wrote_is_taken_back(library):
-    db, root = library
+def test_a_rejection_photocull_wrote_is_taken_back(suggested):
+    db, root = suggested
     write_sidecars(db)
     assert fields(root / "discard.jpg.xmp")[RATING] == "-1"
     pid = db.execute("select id from photos where path = ?", [str(root / "discard.jpg")]).fetchone()[0]
@@ -143,8 +145,8 @@ def test_a_rejection_photocull_wrote_is_taken_back(library):
     assert fields(root / "discard.jpg.xmp") == {RATING: "0", LABEL: "photocull: keep"}
 
 
-def test_broken_sidecar_is_left_untouched_and_reported(library):
-    db, root = library
+def test_broken_sidecar_is_left_untouched_and_reported(suggested):
+    db, root = suggested
     broken = root / "review.jpg.xmp"
     broken.write_text("<x:xmpmeta this is not xml", encoding="utf-8")
     report = write_sidecars(db)
@@ -154,8 +156,8 @@ def test_broken_sidecar_is_left_untouched_and_reported(library):
     assert not list(root.glob(".*photocull-tmp"))
 
 
-def test_stem_naming_writes_lightroom_style_names_and_skips_collisions(library):
-    db, root = library
+def test_stem_naming_writes_lightroom_style_names_and_skips_collisions(suggested):
+    db, root = suggested
     save_photo(Image.new("RGB", (64, 48)), root / "keep.png")
     scan(db, [root], options=ScanOptions(workers=1))
     db.execute("update photos set suggestion = 'keep' where path = ?", [str(root / "keep.png")])

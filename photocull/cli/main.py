@@ -14,8 +14,10 @@ import datetime as dt
 import sys
 import traceback
 from pathlib import Path
+from typing import Any, Literal
 
 import click
+import sqlite_utils
 from rich.console import Console
 from rich.text import Text
 
@@ -37,7 +39,7 @@ def _stdout_console() -> Console:
 class _Group(click.Group):
     """Every outcome becomes a message and a documented exit code, never a bare traceback."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except PhotocullError as exc:
@@ -75,7 +77,7 @@ def _said(message: str, path: str | Path) -> Text:
     return Text(f"{message} {shown(str(path))}")
 
 
-def _db(ctx: click.Context):
+def _db(ctx: click.Context) -> sqlite_utils.Database:
     from photocull.store.database import open_db
 
     return open_db(ctx.obj["db_path"])
@@ -115,7 +117,17 @@ def cli(ctx: click.Context, db_path: Path | None) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def scan(ctx, roots, no_models, workers, batch_size, phash_threshold, burst_threshold, burst_seconds, as_json) -> None:
+def scan(
+    ctx: click.Context,
+    roots: tuple[Path, ...],
+    no_models: bool,
+    workers: int,
+    batch_size: int,
+    phash_threshold: int | None,
+    burst_threshold: int | None,
+    burst_seconds: float | None,
+    as_json: bool,
+) -> None:
     """Scan ROOTS for photos, score them and group near-duplicates.
 
     A rescan re-reads only new or changed files. Ctrl-C stops cleanly; run again to resume.
@@ -163,7 +175,15 @@ def scan(ctx, roots, no_models, workers, batch_size, phash_threshold, burst_thre
     help="Write a self-contained HTML contact sheet.",
 )
 @click.pass_context
-def review(ctx, as_json, show_all, limit, group_id, interactive, html_path) -> None:
+def review(
+    ctx: click.Context,
+    as_json: bool,
+    show_all: bool,
+    limit: int | None,
+    group_id: int | None,
+    interactive: bool,
+    html_path: Path | None,
+) -> None:
     """Show near-duplicate groups (largest first) with suggestions, reasons and scores.
 
     By default only groups that still need a decision are listed.
@@ -231,7 +251,15 @@ def review(ctx, as_json, show_all, limit, group_id, interactive, html_path) -> N
     help="With --xmp: IMG_1.jpg.xmp (darktable, digiKam) or IMG_1.xmp.",
 )
 @click.pass_context
-def export(ctx, fmt, output, errors_only, xmp, keep_rating, xmp_naming) -> None:
+def export(
+    ctx: click.Context,
+    fmt: str,
+    output: Path | None,
+    errors_only: bool,
+    xmp: bool,
+    keep_rating: int | None,
+    xmp_naming: Literal["full", "stem"],
+) -> None:
     """Export one record per photo (or per unreadable file) as JSON or CSV, or XMP sidecars."""
     from photocull.base.atomic import atomic_write, check_output_folder
     from photocull.store.export import error_records, photo_records, to_csv, to_json
@@ -268,7 +296,7 @@ def export(ctx, fmt, output, errors_only, xmp, keep_rating, xmp_naming) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def apply_cmd(ctx, trash, dry_run, yes, as_json) -> None:
+def apply_cmd(ctx: click.Context, trash: bool, dry_run: bool, yes: bool, as_json: bool) -> None:
     """Move discarded photos (your decision, else the suggestion) out of the library.
 
     By default they go to _photocull_discarded/ inside their scanned folder, mirroring their
@@ -312,7 +340,7 @@ def apply_cmd(ctx, trash, dry_run, yes, as_json) -> None:
 @click.argument("apply_id", type=int, required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def undo(ctx, apply_id, as_json) -> None:
+def undo(ctx: click.Context, apply_id: int | None, as_json: bool) -> None:
     """Put back every photo moved by the last apply (or by APPLY_ID)."""
     from photocull.decide.apply import undo as run_undo
 
@@ -346,7 +374,16 @@ def undo(ctx, apply_id, as_json) -> None:
 )
 @click.option("--open", "open_after", is_flag=True, help="Open the PNG when it is written.")
 @click.pass_context
-def explain(ctx, photo, group_id, model, class_name, method, output, open_after) -> None:
+def explain(
+    ctx: click.Context,
+    photo: Path | None,
+    group_id: int | None,
+    model: str,
+    class_name: str | None,
+    method: str,
+    output: Path | None,
+    open_after: bool,
+) -> None:
     """Show why a model scored PHOTO as it did: a saliency map over the photo, with every class's score."""
     if (photo is None) == (group_id is None):
         raise click.UsageError("give either a PHOTO or --group N")
@@ -365,7 +402,7 @@ def explain(ctx, photo, group_id, model, class_name, method, output, open_after)
     with stderr.status("explaining…"):
         if group_id is not None:
             _, out = explain_group_to_file(db, group_id, output, model=model, class_name=class_name, method=method)
-        else:
+        elif photo is not None:  # one of the two, checked above
             explanation, out = explain_to_file(photo, output, model=model, class_name=class_name, method=method)
             pid = photo_id(db, str(photo.resolve()))
             if pid is not None:

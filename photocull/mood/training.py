@@ -155,7 +155,11 @@ def load_variant(path: Path, variant: int, seed: int = SPLIT_SEED) -> np.ndarray
 
 
 def embed_files(
-    backbone, root: Path, files: Sequence[str], variant: int = 0, progress: Callable[[int], None] | None = None
+    backbone: keras.Model,
+    root: Path,
+    files: Sequence[str],
+    variant: int = 0,
+    progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Embed images in batches of 64, decoding the next batch on threads while the model runs."""
     out = np.zeros((len(files), EMBEDDING_DIM), dtype=np.float32)
@@ -178,7 +182,7 @@ def embed_files(
 
 
 def cached_embeddings(
-    backbone,
+    backbone: keras.Model,
     root: Path,
     files: Sequence[str],
     variant: int,
@@ -285,7 +289,7 @@ def fit_head(
     return head
 
 
-def head_logits(head, x: np.ndarray) -> np.ndarray:
+def head_logits(head: keras.Model, x: np.ndarray) -> np.ndarray:
     """Pre-softmax, pre-temperature outputs of a head."""
     import keras
 
@@ -307,7 +311,7 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(temps[int(np.argmin(nll))])
 
 
-def with_temperature(head, config: HeadConfig, temperature: float, name: str) -> keras.Model:
+def with_temperature(head: keras.Model, config: HeadConfig, temperature: float, name: str) -> keras.Model:
     """A copy of the head with the temperature folded in, so saved probabilities are calibrated."""
     calibrated = build_head(head.output_shape[-1], config, temperature, name=name)
     calibrated.set_weights(head.get_weights())
@@ -330,7 +334,7 @@ class LabelledEmbeddings:
 
 
 def embed_samples(
-    backbone,
+    backbone: keras.Model,
     root: Path,
     samples: Sequence[Sample],
     classes: Sequence[str],
@@ -430,7 +434,7 @@ class TrainReport:
 
 
 def _embed_split(
-    backbone,
+    backbone: keras.Model,
     root: Path,
     split_file: Path,
     classes: Sequence[str],

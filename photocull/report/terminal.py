@@ -11,6 +11,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
@@ -19,12 +20,13 @@ from rich.table import Table
 from rich.text import Text
 
 from photocull.base.names import shown
+from photocull.decide.apply import ApplyReport
 from photocull.pipeline import ScanSummary
 from photocull.store.groups import Group
 
 
 class _SpeedColumn(ProgressColumn):
-    def render(self, task) -> Text:
+    def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed or (task.completed / task.elapsed if task.elapsed else None)
         return Text(f"{speed:5.1f} photos/s" if speed else "  –  photos/s", style="cyan")
 
@@ -48,7 +50,7 @@ class RichProgress:
         self.progress.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
     def start(self, total: int) -> None:
@@ -159,7 +161,7 @@ def singles_table(rows: list[dict]) -> Table:
     return table
 
 
-def apply_report(report) -> Table:
+def apply_report(report: ApplyReport) -> Table:
     """What ``photocull apply`` did (or, for a dry run, would do)."""
     moves = report.planned if report.dry_run else report.moved
     verb = "would move" if report.dry_run else "moved"
