@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -78,12 +80,28 @@ def test_cli_scan_with_models_and_models_list(library, tmp_path):
     assert listing.exit_code == 0 and "happy" in listing.output and "emotion" in listing.output
 
 
-def test_unchanged_rescan_never_loads_tensorflow(library, db, scorer):
-    from photocull.mood.deferred import DeferredScorer
+def test_unchanged_rescan_never_loads_the_model(library, db, scorer):
+    from photocull.mood.litert import LiteRTScorer
 
     scan(db, [library.root], scorer=scorer, options=ScanOptions(workers=1))
-    deferred = DeferredScorer()
-    assert deferred.version == scorer.version
-    again = scan(db, [library.root], scorer=deferred, options=ScanOptions(workers=1))
+    lite = LiteRTScorer()
+    assert lite.version == scorer.version  # the same scores: no re-scoring when switching runtimes
+    again = scan(db, [library.root], scorer=lite, options=ScanOptions(workers=1))
     assert again.counts["unchanged"] > 0 and again.counts["scored"] == 0
-    assert deferred._scorer is None  # nothing needed scoring, so the models were never loaded
+    assert lite._interpreter is None  # nothing needed scoring, so the model file was never loaded
+
+
+@pytest.mark.slow
+def test_a_scan_with_models_never_imports_tensorflow(library, tmp_path, proc_env):
+    """The whole CLI scan, models included, in a process that reports what it imported."""
+    code = (
+        "import sys, json; from photocull.cli.main import cli\n"
+        "try:\n    cli(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+        "print(json.dumps({'code': code, 'tf': 'tensorflow' in sys.modules, 'keras': 'keras' in sys.modules}))\n"
+    )
+    args = ["--db", str(tmp_path / "t.db"), "scan", str(library.root / "DCIM" / "Camera"), "--json"]
+    proc = subprocess.run([sys.executable, "-c", code, *args], env=proc_env, capture_output=True, text=True, check=True)
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report == {"code": 0, "tf": False, "keras": False}, proc.stderr
+    summary = json.loads(proc.stdout[: proc.stdout.rindex("{")])
+    assert summary["scored"] == summary["measured"] > 0

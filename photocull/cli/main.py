@@ -147,9 +147,9 @@ def scan(
     db = _db(ctx)
     scorer = None
     if not no_models:
-        from photocull.mood.deferred import DeferredScorer
+        from photocull.mood.litert import LiteRTScorer
 
-        scorer = DeferredScorer()
+        scorer = LiteRTScorer()
     with RichProgress(stderr) as progress:
         summary = run_scan(
             db, roots, scorer=scorer, options=ScanOptions(workers, batch_size, grouping), progress=progress

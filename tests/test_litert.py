@@ -1,0 +1,41 @@
+"""The scan's LiteRT model gives the Keras models' scores: same probabilities within 1e-5 on real photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from photocull.mood.litert import LiteRTScorer
+from photocull.scan.model_input import to_model_input
+from synthetic import sample_photos
+
+
+@pytest.fixture(scope="module")
+def photos() -> np.ndarray:
+    return np.stack([to_model_input(img.convert("RGB")) for img in sample_photos().values()])
+
+
+def test_litert_agrees_with_keras_on_real_photos(photos):
+    from photocull.mood.scoring import Scorer
+
+    keras_out = [np.asarray(t) for t in Scorer.load().model.predict_on_batch(photos.astype(np.float32))]
+    lite = LiteRTScorer()
+    for batch in (1, 3, len(photos)):  # resizing between batch sizes must not change a score
+        lite_out = [
+            np.concatenate(parts)
+            for parts in zip(*(lite.outputs(photos[s : s + batch]) for s in range(0, len(photos), batch)))
+        ]
+        embedding, happy_sad, emotions = (np.abs(k - r).max() for k, r in zip(keras_out, lite_out))
+        assert happy_sad < 1e-5 and emotions < 1e-5
+        assert embedding < 1e-4  # values up to about 10; stored as float16 (1e-2 steps) anyway
+        assert (keras_out[2].argmax(1) == lite_out[2].argmax(1)).all()
+
+
+def test_scores_are_records_like_the_keras_scorer(photos):
+    records = LiteRTScorer().score(photos[:2])
+    assert len(records) == 2 and set(records[0]) == {"happy", "emotions", "top_emotion", "embedding"}
+    assert abs(sum(records[0]["emotions"].values()) - 1) < 1e-5 and 0 <= records[0]["happy"] <= 1
+    assert records[0]["embedding"].dtype == np.float16 and records[0]["embedding"].shape == (1280,)
+    assert LiteRTScorer().score(np.zeros((0, 224, 224, 3), np.uint8)) == []
+    with pytest.raises(ValueError, match="expected images"):
+        LiteRTScorer().score(np.zeros((1, 100, 100, 3), np.uint8))
