@@ -13,6 +13,7 @@ import json
 import keras
 from keras import layers
 
+from photocull.base.heads import EMBEDDING_DIM
 from photocull.mood.files import model_path
 
 INPUT_SIZE = 224
@@ -36,7 +37,6 @@ _INVERTED_RESIDUAL_SETTING = (
     (6, 160, 3, 2),
     (6, 320, 1, 1),
 )
-_LAST_CHANNELS = 1280
 
 
 def _conv_bn(
@@ -92,7 +92,7 @@ def build_mobilenet_v2(include_top: bool = False) -> keras.Model:
             x = _inverted_residual(x, channels, out_channels, stride, expand, f"block{block}")
             channels = out_channels
             block += 1
-    x = layers.Conv2D(_LAST_CHANNELS, 1, use_bias=False, name="last_conv")(x)
+    x = layers.Conv2D(EMBEDDING_DIM, 1, use_bias=False, name="last_conv")(x)
     x = layers.BatchNormalization(epsilon=_BN_EPSILON, momentum=0.9, name="last_conv_bn")(x)
     x = layers.ReLU(6.0, name=LAST_CONV_LAYER)(x)
     x = layers.GlobalAveragePooling2D(name=EMBEDDING_LAYER)(x)
