@@ -15,7 +15,7 @@ import os
 import sqlite3
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -34,22 +34,32 @@ from photocull.decide.suggest import suggest_all
 from photocull.groups.cluster import GroupingOptions
 from photocull.groups.rebuild import regroup
 from photocull.scan.discover import discover
-from photocull.scan.worker import Result, Task, process, start_worker
+from photocull.scan.worker import PhotoScorer, Result, Task, process, start_worker
 from photocull.store import photos as store
 
 
 class ScoringStage(Protocol):
-    """What scan needs from the models: a version, and batched scores for 224×224 RGB uint8 inputs."""
+    """What scan needs from the models: a version, and batched scores for 224×224 RGB uint8 inputs.
+
+    A scorer that also has ``worker_factory`` (a picklable function returning a scorer) is run inside
+    the decoding processes instead: each scores its own photos as it decodes them, so no core waits on
+    another and no image array crosses a process boundary.
+    """
 
     version: str
 
     def score(self, images: np.ndarray) -> list[dict]: ...
 
 
+def _worker_factory(scorer: ScoringStage | None) -> Callable[[], PhotoScorer] | None:
+    return getattr(scorer, "worker_factory", None)
+
+
 def _prepare(scorer: ScoringStage | None, plans: list[tuple[str, list[Task]]]) -> None:
     """Let a scorer that loads lazily start now, overlapping its start-up with decoding."""
     prepare = getattr(scorer, "prepare", None)  # optional: an already-loaded scorer has nothing to do
-    if prepare is not None and any(t.model_input for _, tasks in plans for t in tasks):
+    needed = any(t.model_input and t.scorer is None for _, tasks in plans for t in tasks)
+    if prepare is not None and needed:
         prepare()
 
 
@@ -117,6 +127,7 @@ def _plan_root(
     A row without a content digest (scanned by an older photocull) counts as changed: apply needs
     the digest, so the file is read once more.
     """
+    factory = _worker_factory(scorer)
     found = discover(root, seen_files)
     summary.counts.update(found.counts)
     summary.counts["photos_found"] += len(found.photos)
@@ -133,7 +144,7 @@ def _plan_root(
                 reappeared.append(row["id"])
             summary.counts["unchanged"] += 1
             if scorer is not None and row["model_version"] != scorer.version:
-                tasks.append(Task(f.path, f.size, f.mtime_ns, measure=False, model_input=True))
+                tasks.append(Task(f.path, f.size, f.mtime_ns, measure=False, model_input=True, scorer=factory))
             continue
         err = known_errors.get(f.path)
         if err is not None and err["size"] == f.size and err["mtime_ns"] == f.mtime_ns:
@@ -142,7 +153,7 @@ def _plan_root(
         if row is not None:
             same = row["size"] == f.size and row["mtime_ns"] == f.mtime_ns
             summary.counts["read_again" if same else "changed"] += 1
-            tasks.append(Task(f.path, f.size, f.mtime_ns, model_input=scorer is not None))
+            tasks.append(Task(f.path, f.size, f.mtime_ns, model_input=scorer is not None, scorer=factory))
         else:
             new_files.append(f)
     moves = _find_moves(db, seen, new_files)
@@ -155,7 +166,7 @@ def _plan_root(
     for f in new_files:
         if f.path not in moved_paths:
             summary.counts["new"] += 1
-            tasks.append(Task(f.path, f.size, f.mtime_ns, model_input=scorer is not None))
+            tasks.append(Task(f.path, f.size, f.mtime_ns, model_input=scorer is not None, scorer=factory))
     gone = [r["id"] for p, r in known.items() if p not in seen and r["id"] not in moved_ids and not r["missing_since"]]
     store.mark_missing(db, gone)
     store.forget_errors(db, [p for p in known_errors if p not in seen])
@@ -224,7 +235,9 @@ def _flush(
         if r.error
     ]
     to_score = [(r.task.path, r.model_input) for r in results if r.model_input is not None]
-    scores = []
+    scores = [
+        {**r.scores, "path": r.task.path, "model_version": scorer.version} for r in results if r.scores and scorer
+    ]
     if scorer is not None and to_score:
         for (path, _), s in zip(to_score, scorer.score(np.stack([x for _, x in to_score]))):
             scores.append({**s, "path": path, "model_version": scorer.version})

@@ -21,8 +21,24 @@ THREADS = 2
 SLICE = 8  # photos per LiteRT call
 
 
+_THIS_PROCESS: dict[str, LiteRTScorer] = {}
+
+
+def worker_scorer() -> LiteRTScorer:
+    """The scorer of this decoding process, loaded once: one thread, since the workers fill the cores."""
+    if "scorer" not in _THIS_PROCESS:
+        _THIS_PROCESS["scorer"] = LiteRTScorer(threads=1)
+    return _THIS_PROCESS["scorer"]
+
+
 class LiteRTScorer:
-    """Scores uint8 RGB photos [N, 224, 224, 3]: happy probability, the 8 emotions, the embedding."""
+    """Scores uint8 RGB photos [N, 224, 224, 3]: happy probability, the 8 emotions, the embedding.
+
+    A scan runs it inside its decoding processes (``worker_factory``): each worker scores the photos
+    it decodes, so decoding never waits on inference and no image array crosses a process boundary.
+    """
+
+    worker_factory = staticmethod(worker_scorer)
 
     def __init__(self, threads: int = THREADS) -> None:
         self.version = scorer_version()

@@ -13,7 +13,9 @@ import multiprocessing.connection
 import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -23,6 +25,12 @@ from photocull.scan.model_input import to_model_input
 from photocull.scan.read import UnreadablePhoto, read_preview
 
 
+class PhotoScorer(Protocol):
+    """A model runtime that scores model inputs (224×224 RGB uint8) into per-photo records."""
+
+    def score(self, images: np.ndarray) -> list[dict[str, object]]: ...
+
+
 @dataclass(frozen=True)
 class Task:
     path: str
@@ -30,14 +38,18 @@ class Task:
     mtime_ns: int
     measure: bool = True  # False: the file is unchanged and only needs model scores
     model_input: bool = False
+    # Set: score the photo here, in the decoding process, with the scorer this returns (loaded once
+    # per process); only the scores travel back. Unset: the model input goes back to be scored in batches.
+    scorer: Callable[[], PhotoScorer] | None = None
 
 
 @dataclass
 class Result:
     task: Task
-    record: dict | None = None
+    record: dict[str, object] | None = None
     model_input: np.ndarray | None = None
     error: str | None = None
+    scores: dict[str, object] | None = None
 
 
 def start_worker() -> None:
@@ -87,7 +99,6 @@ def process(task: Task) -> Result:
                 "shadows": m.shadows,
             }
         model_input = to_model_input(preview.image) if task.model_input else None
-        return Result(task, record, model_input)
     except UnreadablePhoto as exc:
         return Result(task, error=str(exc))
     except FileNotFoundError:
@@ -100,3 +111,6 @@ def process(task: Task) -> Result:
         return Result(task, error=f"cannot read: {exc.strerror or exc}")
     except Exception as exc:  # noqa: BLE001 - one photo never stops a scan; the reason is recorded
         return Result(task, error=f"could not be read ({type(exc).__name__}: {shown(str(exc))})")
+    if model_input is not None and task.scorer is not None:  # a model that fails stops the scan, not the photo
+        return Result(task, record, scores=task.scorer().score(model_input[None])[0])
+    return Result(task, record, model_input)
