@@ -1,8 +1,8 @@
 """The scan pipeline: discover → diff against the database → decode in workers → score → store → group.
 
-Decoding runs in ``spawn``-started worker processes that never import TensorFlow; the main process
-collects their results in batches, runs the optional scoring stage on each batch (one batched model
-call), and writes each batch in one transaction.
+Decoding runs in ``spawn``-started worker processes that never import TensorFlow; a scorer with a
+``worker_factory`` (LiteRT) scores each photo there too, any other scorer scores each batch in the
+main process (one batched call); each batch is written in one transaction.
 """
 
 from __future__ import annotations
@@ -74,6 +74,9 @@ class ScanSummary:
     suggestions: dict = field(default_factory=dict)
     interrupted: bool = False
     seconds: float = 0.0
+    first_result_seconds: float | None = None  # from the start until the first photos were stored
+    cpu_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # per stage, all processes
+    started: float = field(default_factory=time.perf_counter, repr=False)
 
     COUNTS = (
         "photos_found",
@@ -104,6 +107,8 @@ class ScanSummary:
             "suggestions": self.suggestions,
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 3),
+            "first_result_seconds": None if self.first_result_seconds is None else round(self.first_result_seconds, 3),
+            "cpu_seconds": {stage: round(s, 3) for stage, s in sorted(self.cpu_seconds.items())},
         }
 
 
@@ -234,6 +239,10 @@ def _flush(
         for r in results
         if r.error
     ]
+    for r in results:
+        for stage, seconds in r.cpu.items():
+            summary.cpu_seconds[stage] += seconds
+    clock = time.process_time()
     to_score = [(r.task.path, r.model_input) for r in results if r.model_input is not None]
     scores = [
         {**r.scores, "path": r.task.path, "model_version": scorer.version} for r in results if r.scores and scorer
@@ -241,7 +250,12 @@ def _flush(
     if scorer is not None and to_score:
         for (path, _), s in zip(to_score, scorer.score(np.stack([x for _, x in to_score]))):
             scores.append({**s, "path": path, "model_version": scorer.version})
+        summary.cpu_seconds["inference"] += time.process_time() - clock
+        clock = time.process_time()
     store.write_batch(db, root, records, errors, scores)
+    summary.cpu_seconds["store"] += time.process_time() - clock
+    if results and summary.first_result_seconds is None:
+        summary.first_result_seconds = time.perf_counter() - summary.started
     summary.counts["measured"] += len(records)
     summary.counts["scored"] += len(scores)
     summary.counts["errors"] += len(errors)
@@ -281,7 +295,6 @@ def scan(
     config = options.config if options.config is not None else load_config()  # a bad config stops us before any work
     abs_roots = real_roots(roots)
     summary = ScanSummary(abs_roots)
-    started = time.perf_counter()
     scan_id = store.start_scan(db, abs_roots)
     try:
         with terminate_as_interrupt():
@@ -311,7 +324,7 @@ def scan(
                 summary.suggestions = suggest_all(db, config)
             else:  # nothing moved, appeared or changed, and the same settings: groups and suggestions stand
                 summary.groups, summary.grouped_photos, summary.suggestions = store.current_outcome(db)
-            summary.seconds = time.perf_counter() - started
+            summary.seconds = time.perf_counter() - summary.started
             status = "interrupted" if summary.interrupted else "done"
             store.finish_scan(db, scan_id, status, summary.as_dict(), settings)
     except sqlite3.DatabaseError as exc:
