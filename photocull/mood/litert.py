@@ -14,9 +14,9 @@ from ai_edge_litert.interpreter import Interpreter
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import EMBEDDING_DIM, HEADS
 from photocull.mood.files import WHAT_TO_DO, model_path, scorer_version
+from photocull.mood.records import INPUT_SIZE, check_batch, score_records
 
 SCORER_FILE = "photocull_scorer.tflite"
-INPUT_SIZE = 224
 THREADS = 2
 SLICE = 8  # photos per LiteRT call
 
@@ -84,18 +84,7 @@ class LiteRTScorer:
 
     def score(self, images: np.ndarray) -> list[dict[str, object]]:
         """Score a batch in one call; the same records as the Keras ``Scorer.score``."""
-        images = np.asarray(images)
-        if images.ndim != 4 or images.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3):
-            raise ValueError(f"expected images of shape [N, {INPUT_SIZE}, {INPUT_SIZE}, 3], got {images.shape}")
+        images = check_batch(images)
         if len(images) == 0:
             return []
-        emb, hs, emo = self.outputs(images)
-        return [
-            {
-                "happy": float(hs[i, self.happy_index]),
-                "emotions": {c: float(emo[i, j]) for j, c in enumerate(self.emotions)},
-                "top_emotion": self.emotions[int(emo[i].argmax())],
-                "embedding": emb[i].astype(np.float16),
-            }
-            for i in range(len(images))
-        ]
+        return score_records(*self.outputs(images), self.emotions, self.happy_index)

@@ -15,10 +15,10 @@ import numpy as np
 from photocull.base.heads import HEADS, HeadSpec
 from photocull.mood.backbone import (
     EMBEDDING_LAYER,
-    INPUT_SIZE,
     load_imagenet_classifier,
 )
 from photocull.mood.files import model_path, scorer_version
+from photocull.mood.records import check_batch, score_records
 
 
 def _load_head(spec: HeadSpec) -> tuple[keras.Model, dict]:
@@ -71,21 +71,11 @@ class Scorer:
         Returns per photo: ``happy`` (probability), ``emotions`` (class → probability),
         ``top_emotion`` and a float16 ``embedding`` (1280,) compact enough to store.
         """
-        images = np.asarray(images)
-        if images.ndim != 4 or images.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3):
-            raise ValueError(f"expected images of shape [N, {INPUT_SIZE}, {INPUT_SIZE}, 3], got {images.shape}")
+        images = check_batch(images)
         if len(images) == 0:
             return []
         emb, hs, emo = (np.asarray(t) for t in self.model.predict_on_batch(images.astype(np.float32)))
-        return [
-            {
-                "happy": float(hs[i, self.happy_index]),
-                "emotions": {c: float(emo[i, j]) for j, c in enumerate(self.emotions)},
-                "top_emotion": self.emotions[int(emo[i].argmax())],
-                "embedding": emb[i].astype(np.float16),
-            }
-            for i in range(len(images))
-        ]
+        return score_records(emb, hs, emo, self.emotions, self.happy_index)
 
 
 def load_classifier(name: str) -> tuple[keras.Model, list[str]]:
