@@ -15,6 +15,7 @@ from photocull.base.errors import PhotocullError
 from photocull.base.heads import EMBEDDING_DIM, HEADS
 from photocull.mood.files import WHAT_TO_DO, model_path, scorer_version
 from photocull.mood.records import INPUT_SIZE, check_batch, score_records
+from photocull.mood.tfquiet import muted_stderr
 
 SCORER_FILE = "photocull_scorer.tflite"
 THREADS = 2
@@ -74,8 +75,9 @@ class LiteRTScorer:
         assert interpreter is not None
         (inp,) = interpreter.get_input_details()
         if self._batch != len(images):
-            interpreter.resize_tensor_input(inp["index"], [len(images), INPUT_SIZE, INPUT_SIZE, 3])
-            interpreter.allocate_tensors()
+            with muted_stderr():  # LiteRT announces its XNNPACK delegate on stderr when it first plans
+                interpreter.resize_tensor_input(inp["index"], [len(images), INPUT_SIZE, INPUT_SIZE, 3])
+                interpreter.allocate_tensors()
             self._batch = len(images)
         interpreter.set_tensor(inp["index"], images.astype(np.float32))
         interpreter.invoke()
