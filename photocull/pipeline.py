@@ -33,7 +33,7 @@ from photocull.decide.config import load_config
 from photocull.decide.suggest import suggest_all
 from photocull.groups.cluster import GroupingOptions
 from photocull.groups.rebuild import regroup
-from photocull.scan.discover import discover
+from photocull.scan.discover import FoundFile, discover
 from photocull.scan.worker import PhotoScorer, Result, Task, process, start_worker
 from photocull.store import photos as store
 
@@ -133,6 +133,10 @@ def _plan_root(
     the digest, so the file is read once more.
     """
     factory = _worker_factory(scorer)
+
+    def task(f: FoundFile, measure: bool = True) -> Task:
+        return Task(f.path, f.size, f.mtime_ns, measure=measure, model_input=scorer is not None, scorer=factory)
+
     found = discover(root, seen_files)
     summary.counts.update(found.counts)
     summary.counts["photos_found"] += len(found.photos)
@@ -149,7 +153,7 @@ def _plan_root(
                 reappeared.append(row["id"])
             summary.counts["unchanged"] += 1
             if scorer is not None and row["model_version"] != scorer.version:
-                tasks.append(Task(f.path, f.size, f.mtime_ns, measure=False, model_input=True, scorer=factory))
+                tasks.append(task(f, measure=False))
             continue
         err = known_errors.get(f.path)
         if err is not None and err["size"] == f.size and err["mtime_ns"] == f.mtime_ns:
@@ -158,7 +162,7 @@ def _plan_root(
         if row is not None:
             same = row["size"] == f.size and row["mtime_ns"] == f.mtime_ns
             summary.counts["read_again" if same else "changed"] += 1
-            tasks.append(Task(f.path, f.size, f.mtime_ns, model_input=scorer is not None, scorer=factory))
+            tasks.append(task(f))
         else:
             new_files.append(f)
     moves = _find_moves(db, seen, new_files)
@@ -171,7 +175,7 @@ def _plan_root(
     for f in new_files:
         if f.path not in moved_paths:
             summary.counts["new"] += 1
-            tasks.append(Task(f.path, f.size, f.mtime_ns, model_input=scorer is not None, scorer=factory))
+            tasks.append(task(f))
     gone = [r["id"] for p, r in known.items() if p not in seen and r["id"] not in moved_ids and not r["missing_since"]]
     store.mark_missing(db, gone)
     store.forget_errors(db, [p for p in known_errors if p not in seen])
@@ -316,8 +320,11 @@ def scan(
             except KeyboardInterrupt:
                 summary.interrupted = True
             settings = json.dumps({"grouping": options.grouping.as_dict(), "config": config}, sort_keys=True)
-            changed = any(summary.counts[k] for k in ("new", "changed", "read_again", "moved", "missing", "reappeared"))
-            if changed or any(t for _, t in plans) or store.last_settings(db) != settings:
+            # every new, changed or re-read file is a task; moves, disappearances and returns are not
+            changed = any(tasks for _, tasks in plans) or any(
+                summary.counts[k] for k in ("moved", "missing", "reappeared")
+            )
+            if changed or store.last_settings(db) != settings:
                 groups = regroup(db, options.grouping)
                 summary.groups = len(groups)
                 summary.grouped_photos = sum(len(m) for m in groups.values())

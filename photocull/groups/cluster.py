@@ -56,19 +56,33 @@ def _blocks(n: int, block_elements: int) -> Iterator[tuple[int, int]]:
         yield start, min(start + rows, n)
 
 
-def _block_candidates(h: np.ndarray, start: int, stop: int, radius: int) -> tuple[np.ndarray, ...]:
-    """Pairs (i < j) with i in rows start:stop and pHash distance ≤ radius: (i, j, distance)."""
+def _block_distances(h: np.ndarray, start: int, stop: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hamming distances of rows start:stop to rows start:, and the flat indices of those within radius.
+
+    A flat nonzero is far faster than a 2-D one on a sparse block.
+    """
     dist = np.bitwise_count(h[start:stop, None] ^ h[None, start:])
-    ii, jj = np.nonzero(dist <= radius)
+    return dist, np.flatnonzero(dist <= radius)
+
+
+def _upper(flat: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Block-local (row, column) of flat indices, keeping each pair once (column > row)."""
+    ii, jj = np.divmod(flat, width)
     keep = jj > ii
-    ii, jj = ii[keep], jj[keep]
-    return (ii + start).astype(np.int32), (jj + start).astype(np.int32), dist[ii, jj]
+    return ii[keep], jj[keep]
 
 
 def hamming_pairs(hashes: np.ndarray, radius: int, block_elements: int = BLOCK_ELEMENTS) -> tuple[np.ndarray, ...]:
-    """All pairs (i < j) of 64-bit hashes within ``radius`` bits: returns (i, j, distance)."""
+    """All pairs (i < j) of 64-bit hashes within ``radius`` bits: returns (i, j, distance).
+
+    The same blocked search as grouping's candidate step, kept whole for checking it by brute force.
+    """
     h = np.ascontiguousarray(hashes, dtype=np.uint64)
-    parts = [_block_candidates(h, start, stop, radius) for start, stop in _blocks(len(h), block_elements)]
+    parts = []
+    for start, stop in _blocks(len(h), block_elements):
+        dist, flat = _block_distances(h, start, stop, radius)
+        ii, jj = _upper(flat, dist.shape[1])
+        parts.append(((ii + start).astype(np.int32), (jj + start).astype(np.int32), dist[ii, jj]))
     if not parts:
         empty = np.empty(0, dtype=np.int32)
         return empty, empty, empty.astype(np.uint8)
@@ -182,16 +196,13 @@ class _Library:
 
     def near_pairs(self, start: int, stop: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
         """Near-duplicate pairs (i < j) with i in rows start:stop."""
-        dist = np.bitwise_count(self.ph[start:stop, None] ^ self.ph[None, start:])
-        flat = np.flatnonzero(dist <= radius)  # far faster than a 2-D nonzero on a sparse block
+        dist, flat = _block_distances(self.ph, start, stop, radius)
         if len(flat) * 8 > dist.size:
             # nearly every pair is a candidate (a flood of similar frames): judge the block as a whole
-            flat = np.flatnonzero(np.triu(self.near(np.arange(start, stop), np.arange(start, len(self.ph))), 1))
-            ii, jj = np.divmod(flat, dist.shape[1])
+            near = self.near(np.arange(start, stop), np.arange(start, len(self.ph)))
+            ii, jj = _upper(np.flatnonzero(near), dist.shape[1])
             return (ii + start).astype(np.int32), (jj + start).astype(np.int32)
-        ii, jj = np.divmod(flat, dist.shape[1])
-        keep = jj > ii
-        ii, jj = ii[keep], jj[keep]
+        ii, jj = _upper(flat, dist.shape[1])
         i, j = (ii + start).astype(np.int32), (jj + start).astype(np.int32)
         if not len(i):
             return i, j

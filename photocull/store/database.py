@@ -26,6 +26,8 @@ PATH_COLUMNS = frozenset({"path", "root", "src", "dst"})
 
 
 def _has_surrogates(text: str) -> bool:
+    if text.isascii():  # nearly every parameter: no encoding needed to know
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
