@@ -31,8 +31,8 @@ from photocull.base.names import shown
 from photocull.base.progress import NoProgress, Progress
 from photocull.decide.config import load_config
 from photocull.decide.suggest import suggest_all
-from photocull.groups.cluster import GroupingOptions
 from photocull.groups.rebuild import regroup
+from photocull.groups.rule import GroupingOptions
 from photocull.scan.discover import FoundFile, discover
 from photocull.scan.worker import PhotoScorer, Result, Task, process, start_worker
 from photocull.store import photos as store

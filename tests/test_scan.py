@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from photocull.groups.cluster import GroupingOptions
+from photocull.groups.rule import GroupingOptions
 from photocull.pipeline import ScanOptions, scan
 from synthetic import save_photo
 
@@ -185,7 +185,8 @@ def test_no_chain_merging(tmp_path, db):
     a = 0
     b = (1 << 8) - 1  # 8 bits from a
     c = (1 << 16) - 1  # 8 bits from b, 16 from a
-    groups = group([a, b, c], [a, b, c], [float("nan")] * 3, GroupingOptions(phash_threshold=10, dhash_threshold=10))
+    hours = [0.0, 3600.0, 7200.0]  # one session, beyond a burst: the default thresholds
+    groups = group([a, b, c], [a, b, c], hours, GroupingOptions(phash_threshold=10, dhash_threshold=10))
     assert groups in ([[0, 1]], [[1, 2]])
 
 
@@ -196,15 +197,19 @@ def test_burst_time_loosens_and_distance_tightens(db):
     opts = GroupingOptions()
     assert group([a, b], [a, b], [float("nan"), float("nan")], opts) == []
     assert group([a, b], [a, b], [0.0, 0.5], opts) == [[0, 1]]
-    c = (1 << 8) - 1  # 8 bits: a near-duplicate without time evidence, not when taken days apart
-    assert group([a, c], [a, c], [float("nan"), float("nan")], opts) == [[0, 1]]
+    c = (1 << 8) - 1  # 8 bits: a near-duplicate within a session, not when taken days apart or at unknown times
+    assert group([a, c], [a, c], [0.0, 3600.0], opts) == [[0, 1]]
     assert group([a, c], [a, c], [0.0, 3 * 86400.0], opts) == []
+    assert group([a, c], [a, c], [float("nan"), 0.0], opts) == []
+    d = (1 << 5) - 1  # 5 bits: a copy (a re-save, a messaging-app copy without EXIF) at any time
+    assert group([a, d], [a, d], [float("nan"), 0.0], opts) == [[0, 1]]
+    assert group([a, d], [a, d], [0.0, 3 * 86400.0], opts) == [[0, 1]]
 
 
 def test_hamming_pairs_match_brute_force():
     import numpy as np
 
-    from photocull.groups.cluster import hamming_pairs
+    from photocull.groups.search import hamming_pairs
 
     rng = np.random.default_rng(1)
     base = rng.integers(0, 2**63, size=40, dtype=np.uint64)

@@ -132,7 +132,7 @@ def scan(
 
     A rescan re-reads only new or changed files. Ctrl-C stops cleanly; run again to resume.
     """
-    from photocull.groups.cluster import GroupingOptions
+    from photocull.groups.rule import GroupingOptions
     from photocull.pipeline import ScanOptions
     from photocull.pipeline import scan as run_scan
     from photocull.report.terminal import RichProgress, summary_table

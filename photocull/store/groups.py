@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -53,12 +54,14 @@ def _member(row: dict) -> dict:
     return row
 
 
-def grouping_inputs(db: sqlite_utils.Database) -> tuple[list[dict], bool]:
-    """id, hashes and capture time of every present, measured photo (and embeddings once any exist)."""
+def grouping_inputs(db: sqlite_utils.Database) -> tuple[int, Iterator[dict], bool]:
+    """Count, then rows (id, hashes, capture time, and embedding once any exist) of every present,
+    measured photo, streamed: a million embeddings as Python bytes would need gigabytes."""
     use_embeddings = db.execute("select 1 from photos where embedding is not null limit 1").fetchone() is not None
+    where = "where missing_since is null and phash is not null"
+    count = db.execute(f"select count(*) from photos {where}").fetchone()[0]
     columns = "id, phash, dhash, captured_ts, time_source" + (", embedding" if use_embeddings else "")
-    rows = list(db.query(f"select {columns} from photos where missing_since is null and phash is not null order by id"))
-    return rows, use_embeddings
+    return count, db.query(f"select {columns} from photos {where} order by id"), use_embeddings
 
 
 def other_members(db: sqlite_utils.Database, group_id: int, photo_id: int) -> list[dict]:
