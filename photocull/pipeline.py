@@ -34,6 +34,7 @@ from photocull.decide.suggest import suggest_all
 from photocull.groups.rebuild import regroup
 from photocull.groups.rule import GroupingOptions
 from photocull.scan.discover import FoundFile, discover
+from photocull.scan.measure import MEASURE_VERSION
 from photocull.scan.worker import PhotoScorer, Result, Task, process, start_worker
 from photocull.store import photos as store
 
@@ -129,8 +130,9 @@ def _plan_root(
 ) -> list[Task]:
     """Decide per file: unchanged (skip), moved (re-point the row), new/changed/stale scores (decode).
 
-    A row without a content digest (scanned by an older photocull) counts as changed: apply needs
-    the digest, so the file is read once more.
+    A row without a content digest, or measured by another version of the measures (scanned by an
+    older photocull), is read once more: apply needs the digest, and grouping and suggestions
+    compare measures of one version.
     """
     factory = _worker_factory(scorer)
 
@@ -148,7 +150,8 @@ def _plan_root(
     reappeared = []
     for f in found.photos:
         row = known.get(f.path)
-        if row is not None and row["size"] == f.size and row["mtime_ns"] == f.mtime_ns and row["sha256"]:
+        current = row is not None and bool(row["sha256"]) and row["measure_version"] == MEASURE_VERSION
+        if row is not None and current and row["size"] == f.size and row["mtime_ns"] == f.mtime_ns:
             if row["missing_since"]:
                 reappeared.append(row["id"])
             summary.counts["unchanged"] += 1

@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from photocull.groups.cluster import GroupingOptions, group
-from photocull.groups.rebuild import load_embeddings
+from photocull.groups.cluster import group
+from photocull.groups.rule import GroupingOptions
 from photocull.mood.scoring import Scorer
 from photocull.pipeline import ScanOptions, scan
 from photocull.store.database import open_db
@@ -60,7 +60,10 @@ def evaluate(name: str, root: Path, truth_groups: list[set[str]], scorer: Scorer
     phash = np.array([r["phash"] for r in rows], dtype=np.int64)
     dhash = np.array([r["dhash"] for r in rows], dtype=np.int64)
     times = np.array([r["captured_ts"] if r["time_source"] == "exif" else np.nan for r in rows])
-    emb = load_embeddings([r["embedding"] for r in rows])
+    emb = np.stack(
+        [np.frombuffer(r["embedding"], dtype=np.float16).astype(np.float32) for r in rows]
+    )  # every photo here is scored
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     truth = pairs_of(truth_groups)
     sims = emb @ emb.T
     index_pairs = list(itertools.combinations(range(len(rows)), 2))

@@ -43,7 +43,7 @@ def _library(n_scenes: int, seed: int, with_embeddings: bool) -> tuple[np.ndarra
     return np.array(ph, dtype=np.uint64), np.array(dh, dtype=np.uint64), np.array(times), codes
 
 
-def _brute_force(lib: Library) -> set[tuple[int, int]]:
+def _near_by_brute_force(lib: Library) -> np.ndarray:
     n = len(lib)
     ii, jj = np.triu_indices(n, 1)
     dp = np.bitwise_count(lib.ph[ii] ^ lib.ph[jj]).astype(np.float32)
@@ -55,7 +55,23 @@ def _brute_force(lib: Library) -> set[tuple[int, int]]:
         with np.errstate(invalid="ignore", divide="ignore"):
             full = (c @ c.T) / np.outer(norm, norm)
         sim = np.where(np.outer(norm, norm) > 0, full, np.nan)[ii, jj].astype(np.float32)
-    near = effective_distance(dp, dd, lib.gap(ii, jj), sim, lib.options) <= 1
+    near: np.ndarray = effective_distance(dp, dd, lib.gap(ii, jj), sim, lib.options) <= 1
+    return near
+
+
+def _brute_force(lib: Library) -> set[tuple[int, int]]:
+    """Every pair judged, after photos without a time take the times of the timed photos they copy."""
+    ii, jj = np.triu_indices(len(lib), 1)
+    before = _near_by_brute_force(lib)
+    unknown = np.isnan(lib.tmin)
+    tmin, tmax = lib.tmin.copy(), lib.tmax.copy()
+    for a, b in zip(ii[before].tolist(), jj[before].tolist(), strict=True):
+        for copy, original in ((a, b), (b, a)):
+            if unknown[copy] and not unknown[original]:
+                tmin[copy] = np.fmin(tmin[copy], lib.tmin[original])
+                tmax[copy] = np.fmax(tmax[copy], lib.tmax[original])
+    after = Library(lib.ph, lib.dh, tmin, lib.options, lib.codes, tmax)
+    near = before | _near_by_brute_force(after)
     return set(zip(ii[near].tolist(), jj[near].tolist(), strict=True))
 
 
@@ -68,9 +84,11 @@ def test_search_finds_exactly_the_near_duplicate_pairs(monkeypatch, with_embeddi
     monkeypatch.setattr(search, "CHUNK_PAIRS", 50)
     ph, dh, times, codes = _library(250, seed=3 + index, with_embeddings=with_embeddings)
     lib = Library(ph, dh, times, GroupingOptions(), codes)
+    want = _brute_force(lib)
     i, j = near_duplicate_pairs(lib)
     found = {(min(a, b), max(a, b)) for a, b in zip(i.tolist(), j.tolist(), strict=True)}
-    want = _brute_force(lib)
+    assert (~np.isnan(lib.tmin)).sum() > (~np.isnan(times)).sum()  # copies without a time took their originals'
+
     gaps = lib.gap(*np.array(sorted(want)).T)
     kinds = [(gaps <= 10).sum(), ((gaps > 10) & (gaps <= 6 * 3600)).sum(), (~(gaps <= 6 * 3600)).sum()]
     assert min(kinds) > 40, kinds  # the library really has pairs of every kind: burst, session, strict

@@ -32,14 +32,21 @@ DEFAULTS: dict[str, dict[str, float]] = {
     # When a second member is worth keeping too.
     "keep": {
         "min_relative_score": 0.90,  # its score is at least this fraction of the best's
-        "distinct_phash_bits": 8,  # and it differs this much from every kept photo …
+        "distinct_phash_bits": 8,  # and it differs this much from every kept photo (taken apart) …
+        # Frames this close in capture time are one moment: hand shake moves their hashes, so only
+        # a different expression (distinct_happy) makes a second one worth keeping.
+        "moment_seconds": 10.0,
         "distinct_happy": 0.35,  # … or its happiness differs this much
+        "min_relative_sharpness": 0.80,  # and it is never clearly blurrier than a kept photo
+        # Happiness differences smaller than this, between members of a group, are model noise:
+        # the 99th percentile between unblurred frames of one burst (scripts/measure_bursts.py).
+        "happy_noise": 0.20,
     },
     # Single photos marked 'review' rather than kept.
     "junk": {
         "dark_brightness": 0.06,
         "bright_brightness": 0.95,
-        "blur_sharpness": 10.0,
+        "blur_sharpness": 100.0,  # sharp photos of scripts/measure_bursts.py: 219 and up
     },
 }
 
@@ -69,7 +76,14 @@ def load_config(path: Path | None = None) -> dict[str, dict[str, float]]:
 
 # Allowed ranges, so a bad value stops photocull when the file is read, never at the end of a scan.
 RANGES: dict[str, dict[str, tuple[float, float]]] = {
-    "keep": {"min_relative_score": (0.0, 1.0), "distinct_phash_bits": (0.0, 64.0), "distinct_happy": (0.0, 1.0)},
+    "keep": {
+        "min_relative_score": (0.0, 1.0),
+        "distinct_phash_bits": (0.0, 64.0),
+        "moment_seconds": (0.0, math.inf),
+        "distinct_happy": (0.0, 1.0),
+        "min_relative_sharpness": (0.0, 1.0),
+        "happy_noise": (0.0, 1.0),
+    },
     "junk": {"dark_brightness": (0.0, 1.0), "bright_brightness": (0.0, 1.0), "blur_sharpness": (0.0, math.inf)},
 }
 

@@ -1,18 +1,18 @@
 """Keep/discard suggestions with reasons a person can read.
 
 Within a near-duplicate group every member gets one score (see README, "How photocull chooses"):
-a weighted sum of signals each normalised to 0–1 within the group — sharpness (log scale, relative
-to the sharpest), exposure (distance from mid-grey plus clipped pixels), resolution and file size
+a weighted sum of signals each normalised to 0–1 within the group — sharpness (a fraction of the
+sharpest), exposure (distance from mid-grey plus clipped pixels), resolution and file size
 (relative to the largest, so a downscaled or recompressed re-save loses to its original) and the
-happy probability. The best member is kept; another is kept too when it scores nearly as well and
-differs enough from every kept photo; the rest are suggested for discarding. Photos without
+happy probability (differences within the model's measured noise count as none). The best
+member is kept; another is kept too when it scores nearly as well, differs enough from every kept
+photo and is not clearly blurrier than one; the rest are suggested for discarding. Photos without
 near-duplicates are kept unless they are clear junk, which is marked 'review', never 'discard'.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 
@@ -94,10 +94,20 @@ def _name(m: dict) -> str:
     return shown(os.path.basename(m["path"]))
 
 
+SHARPER = 1.25  # a sharpness ratio a reason mentions: above the most sensor noise added (scan/measure.py)
+
+
 def rank_group(members: list[dict], config: dict) -> list[Suggestion]:
-    """Suggestions for one group; ``members`` are photo rows (dicts)."""
+    """Suggestions for one group; ``members`` are photo rows (dicts), in a stable order (by path).
+
+    Sharpness counts as a fraction of the group's sharpest, so a frame with half the detail loses
+    a whole share of the weight. Happiness within ``happy_noise`` of the group's happiest counts as
+    the happiest: between frames of one burst such differences are the model's noise, not a smile.
+    """
     w = config["weights"]
-    sharp = np.array([math.log1p(max(m["sharpness"] or 0.0, 0.0)) for m in members])
+    keep_cfg = config["keep"]
+    noise = keep_cfg["happy_noise"]
+    sharp = np.array([max(m["sharpness"] or 0.0, 0.0) for m in members])
     pixels = np.array([float(m["width"] * m["height"]) for m in members])
     expo = np.array([exposure_score(m["brightness"], m["highlights"], m["shadows"]) for m in members])
     happy = np.array([m["happy"] if m.get("happy") is not None else 0.5 for m in members])
@@ -106,43 +116,55 @@ def rank_group(members: list[dict], config: dict) -> list[Suggestion]:
         "exposure": expo,
         "resolution": pixels / max(pixels.max(), 1.0),
         "file_quality": file_quality(members),
-        "happy": happy,
+        "happy": np.where(happy.max() - happy <= noise, happy.max(), happy),
     }
     score = sum(w.get(name, 0.0) * values for name, values in signals.items())
-    order = [int(k) for k in np.argsort(-score, kind="stable")]
+    order = [int(k) for k in np.argsort(-np.round(score, 9), kind="stable")]
     best = order[0]
     kept = [best]
-    keep_cfg = config["keep"]
     for k in order[1:]:
         distinct = all(
-            hamming(members[k]["phash"], members[j]["phash"]) >= keep_cfg["distinct_phash_bits"]
+            (
+                hamming(members[k]["phash"], members[j]["phash"]) >= keep_cfg["distinct_phash_bits"]
+                and not _same_moment(members[k], members[j], keep_cfg["moment_seconds"])
+            )
             or abs(happy[k] - happy[j]) >= keep_cfg["distinct_happy"]
             for j in kept
         )
-        if distinct and score[k] >= keep_cfg["min_relative_score"] * score[best]:
+        blurrier = any(sharp[k] < keep_cfg["min_relative_sharpness"] * sharp[j] for j in kept)
+        if distinct and not blurrier and score[k] >= keep_cfg["min_relative_score"] * score[best]:
             kept.append(k)
     out = []
     for k, m in enumerate(members):
         if k == best:
             runner = order[1] if len(order) > 1 else best
-            reasons = [Reason("best", len(members)), *_advantages(members, best, runner, happy, expo)]
+            reasons = [Reason("best", len(members)), *_advantages(members, best, runner, happy, expo, noise)]
             out.append(Suggestion(m["id"], "keep", float(score[k]), reasons))
         elif k in kept:
             out.append(Suggestion(m["id"], "keep", float(score[k]), [Reason("also_keep", other=_name(members[best]))]))
         else:
-            reasons = _disadvantages(members, k, best, happy, expo) or [
+            reasons = _disadvantages(members, k, best, happy, expo, noise) or [
                 Reason("lower_score", float(score[k]), float(score[best]), _name(members[best]))
             ]
             out.append(Suggestion(m["id"], "discard", float(score[k]), reasons))
     return out
 
 
-def _advantages(members: list[dict], k: int, other: int, happy: np.ndarray, expo: np.ndarray) -> list[Reason]:
+def _same_moment(a: dict, b: dict, seconds: float) -> bool:
+    """Whether two photos' camera capture times are within ``seconds`` (frames of one burst)."""
+    if a["time_source"] != "exif" or b["time_source"] != "exif" or None in (a["captured_ts"], b["captured_ts"]):
+        return False
+    return bool(abs(a["captured_ts"] - b["captured_ts"]) <= seconds)
+
+
+def _advantages(
+    members: list[dict], k: int, other: int, happy: np.ndarray, expo: np.ndarray, noise: float
+) -> list[Reason]:
     me, them = members[k], members[other]
     reasons = []
-    if (me["sharpness"] or 0) >= 1.15 * (them["sharpness"] or 0) and me["sharpness"]:
+    if (me["sharpness"] or 0) >= SHARPER * (them["sharpness"] or 0) and me["sharpness"]:
         reasons.append(Reason("sharper", me["sharpness"], them["sharpness"]))
-    if happy[k] - happy[other] >= 0.1 and me.get("happy") is not None:
+    if happy[k] - happy[other] > noise and me.get("happy") is not None:
         reasons.append(Reason("happier", float(happy[k]), float(happy[other])))
     if expo[k] - expo[other] >= 0.1:
         reasons.append(Reason("better_exposed", float(expo[k]), float(expo[other])))
@@ -151,7 +173,9 @@ def _advantages(members: list[dict], k: int, other: int, happy: np.ndarray, expo
     return reasons
 
 
-def _disadvantages(members: list[dict], k: int, best: int, happy: np.ndarray, expo: np.ndarray) -> list[Reason]:
+def _disadvantages(
+    members: list[dict], k: int, best: int, happy: np.ndarray, expo: np.ndarray, noise: float
+) -> list[Reason]:
     me, them = members[k], members[best]
     name = _name(them)
     reasons = []
@@ -165,9 +189,9 @@ def _disadvantages(members: list[dict], k: int, best: int, happy: np.ndarray, ex
         reasons.append(Reason("recompressed", _mb(me["size"]), _mb(them["size"]), name))
     if me["time_source"] != "exif" and them["time_source"] == "exif":
         reasons.append(Reason("no_capture_time", other=name))
-    if (them["sharpness"] or 0) >= 1.15 * (me["sharpness"] or 0):
+    if (them["sharpness"] or 0) >= SHARPER * (me["sharpness"] or 0):
         reasons.append(Reason("less_sharp", me["sharpness"] or 0.0, them["sharpness"] or 0.0, name))
-    if happy[best] - happy[k] >= 0.1 and me.get("happy") is not None:
+    if happy[best] - happy[k] > noise and me.get("happy") is not None:
         reasons.append(Reason("less_happy", float(happy[k]), float(happy[best]), name))
     if expo[best] - expo[k] >= 0.1:
         reasons.append(Reason("worse_exposed", float(expo[k]), float(expo[best]), name))

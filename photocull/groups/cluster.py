@@ -13,7 +13,7 @@ component too large for scipy's linkage is split into cliques over a bit-packed 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -23,7 +23,7 @@ from scipy.sparse.csgraph import connected_components
 
 from photocull.groups.codes import quantise
 from photocull.groups.rule import FAR, GroupingOptions, Library
-from photocull.groups.search import Pairs, session_pairs, strict_pairs
+from photocull.groups.search import Pairs, Task, session_pairs, strict_pairs
 
 MAX_LINKAGE = 3000  # larger components use greedy cliques: linkage needs O(n²) memory
 MAX_CLIQUE_BLOCK = 24_000  # members per bit-packed adjacency matrix (72 MB); larger components are cut
@@ -68,38 +68,65 @@ def _identical_rows(lib: Library) -> np.ndarray:
     return rep
 
 
-def _classes(lib: Library, rep: np.ndarray) -> tuple[np.ndarray, Library]:
-    """One row per set of identical photos, spanning its members' capture times."""
+def _classes(lib: Library, rep: np.ndarray) -> tuple[np.ndarray, np.ndarray, Library]:
+    """One row per set of identical photos, spanning its members' capture times; and each photo's row."""
     reps, slot = np.unique(rep, return_inverse=True)
     if len(reps) == len(rep):
-        return reps, lib
+        return reps, slot, lib
     tmin = np.full(len(reps), np.nan)
     tmax = np.full(len(reps), np.nan)
     np.fmin.at(tmin, slot, lib.tmin)  # fmin/fmax skip NaN: a class's span is its known times
     np.fmax.at(tmax, slot, lib.tmin)
-    return reps, lib.subset(reps, tmin, tmax)
+    return reps, slot, lib.subset(reps, tmin, tmax)
+
+
+class _Edges:
+    """Near-duplicate pairs as they arrive, folded into the same components before they pile up."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.i, self.j, self.held = n, [np.empty(0, dtype=np.int32)], [np.empty(0, dtype=np.int32)], 0
+
+    def add(self, i: np.ndarray, j: np.ndarray) -> None:
+        self.i.append(i)
+        self.j.append(j)
+        self.held += len(i)
+        if self.held > FOLD_EDGES:
+            fi, fj = _fold(self.n, np.concatenate(self.i), np.concatenate(self.j))
+            self.i, self.j, self.held = [fi], [fj], len(fi)
+
+    def pairs(self) -> Pairs:
+        return np.concatenate(self.i), np.concatenate(self.j)
+
+
+def _run(tasks: Iterator[Task]) -> Iterator[Pairs]:
+    """Search blocks two at a time on two threads (numpy releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        while batch := list(itertools.islice(tasks, 2)):
+            yield from pool.map(lambda task: task(), batch)
 
 
 def near_duplicate_pairs(lib: Library) -> Pairs:
-    """Every near-duplicate pair of rows, folded into the same components as they arrive.
+    """Every near-duplicate pair of rows (or, past FOLD_EDGES pairs, edges giving the same components).
 
-    Blocks of both searches run two at a time on two threads (numpy releases the GIL).
+    Copies come first: a row without a capture time that is a strict near-duplicate of rows with
+    one takes their span (lib.tmin/tmax are updated), so a messaging-app copy of a burst frame is
+    then judged against the rest of the burst as a burst frame would be.
     """
-    n = len(lib)
-    edges_i: list[np.ndarray] = [np.empty(0, dtype=np.int32)]
-    edges_j: list[np.ndarray] = [np.empty(0, dtype=np.int32)]
-    held = 0
-    tasks = itertools.chain(session_pairs(lib), strict_pairs(lib))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        while batch := list(itertools.islice(tasks, 2)):
-            for i, j in pool.map(lambda task: task(), batch):
-                edges_i.append(i)
-                edges_j.append(j)
-                held += len(i)
-            if held > FOLD_EDGES:
-                fi, fj = _fold(n, np.concatenate(edges_i), np.concatenate(edges_j))
-                edges_i, edges_j, held = [fi], [fj], len(fi)
-    return np.concatenate(edges_i), np.concatenate(edges_j)
+    edges = _Edges(len(lib))
+    unknown = np.isnan(lib.tmin)
+    inherited_min = np.full(len(lib), np.nan)
+    inherited_max = np.full(len(lib), np.nan)
+    for i, j in _run(strict_pairs(lib)):
+        edges.add(i, j)
+        for copy, original in ((i, j), (j, i)):
+            take = unknown[copy] & ~unknown[original]
+            np.fmin.at(inherited_min, copy[take], lib.tmin[original[take]])
+            np.fmax.at(inherited_max, copy[take], lib.tmax[original[take]])
+    lib.tmin = np.where(unknown, inherited_min, lib.tmin)
+    lib.tmax = np.where(unknown, inherited_max, lib.tmax)
+    for i, j in _run(session_pairs(lib)):
+        edges.add(i, j)
+    return edges.pairs()
 
 
 def _near_duplicate_components(lib: Library, rep: np.ndarray) -> list[np.ndarray]:
@@ -107,10 +134,15 @@ def _near_duplicate_components(lib: Library, rep: np.ndarray) -> list[np.ndarray
 
     Identical photos are searched as one row spanning their capture times; a pair found that way
     may be looser than the truth, which only makes a component larger, never a group wrong.
+    Photos without a capture time take their row's span (their twins' or their originals' times).
     """
     n = len(lib)
-    reps, classes = _classes(lib, rep)
+    reps, slot, classes = _classes(lib, rep)
     ci, cj = near_duplicate_pairs(classes)
+    if classes is not lib:
+        unknown = np.isnan(lib.tmin)
+        lib.tmin = np.where(unknown, classes.tmin[slot], lib.tmin)
+        lib.tmax = np.where(unknown, classes.tmax[slot], lib.tmax)
     twins = np.flatnonzero(rep != np.arange(n)).astype(np.int32)
     i = np.concatenate([reps[ci], rep[twins]]).astype(np.int32)
     j = np.concatenate([reps[cj], twins]).astype(np.int32)

@@ -61,7 +61,9 @@ def effective_distance(
 
     ``gap`` is NaN where a capture time is unknown. Each hash distance is divided by the threshold
     for the pair's kind and the larger of the two counts, so pHash and dHash must both agree.
-    ``sim`` is NaN (or None) where a pair's embeddings are not both known.
+    ``sim`` is NaN (or None) where a pair's embeddings are not both known. Agreeing embeddings only
+    ever loosen: a heavily blurred frame's embedding drifts (cosine 0.7–0.9 to its burst) while its
+    hashes stay close, so a disagreeing embedding is no evidence against a pair.
     """
     o = options
     burst = gap <= o.burst_seconds
@@ -70,14 +72,12 @@ def effective_distance(
     td = np.where(burst, o.burst_dhash_threshold, np.where(session, o.dhash_threshold, o.far_dhash_threshold))
     tp = tp.astype(np.float32)
     td = td.astype(np.float32)
-    confirmed = None
-    if sim is not None:
-        confirmed = session & ~np.isnan(sim)
-        tp = tp + confirmed * np.float32(o.embedding_bonus_bits)
-        td = td + confirmed * np.float32(o.embedding_bonus_bits)
     eff = np.maximum(dp / np.maximum(tp, 0.5), dd / np.maximum(td, 0.5)).astype(np.float32)
-    if sim is not None and confirmed is not None:
-        eff[confirmed & (sim < o.min_embedding_similarity)] = FAR
+    if sim is not None:
+        bonus = np.float32(o.embedding_bonus_bits)
+        confirmed = session & (sim >= o.min_embedding_similarity)  # NaN (unknown) never confirms
+        loosened = np.maximum(dp / np.maximum(tp + bonus, 0.5), dd / np.maximum(td + bonus, 0.5))
+        eff = np.where(confirmed, np.minimum(eff, loosened), eff).astype(np.float32)
     return eff
 
 

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from photocull.base.names import shown
-from photocull.scan.measure import measure
+from photocull.scan.measure import MEASURE_VERSION, measure
 from photocull.scan.model_input import to_model_input
 from photocull.scan.read import UnreadablePhoto, read_preview
 
@@ -105,6 +105,7 @@ def process(task: Task) -> Result:
                 "brightness": m.brightness,
                 "highlights": m.highlights,
                 "shadows": m.shadows,
+                "measure_version": MEASURE_VERSION,
             }
         model_input = to_model_input(preview.image) if task.model_input else None
         cpu["measure"], clock = time.process_time() - clock, time.process_time()

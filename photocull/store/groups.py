@@ -61,7 +61,8 @@ def grouping_inputs(db: sqlite_utils.Database) -> tuple[int, Iterator[dict], boo
     where = "where missing_since is null and phash is not null"
     count = db.execute(f"select count(*) from photos {where}").fetchone()[0]
     columns = "id, phash, dhash, captured_ts, time_source" + (", embedding" if use_embeddings else "")
-    return count, db.query(f"select {columns} from photos {where} order by id"), use_embeddings
+    # by path: the same files give the same groups and group ids, whatever order a scan stored them in
+    return count, db.query(f"select {columns} from photos {where} order by path, id"), use_embeddings
 
 
 def other_members(db: sqlite_utils.Database, group_id: int, photo_id: int) -> list[dict]:

@@ -149,6 +149,13 @@ def m010_scan_settings(db: sqlite_utils.Database) -> None:
     db.table("scans").add_column("settings", str)
 
 
+@migration
+def m011_measure_version(db: sqlite_utils.Database) -> None:
+    # Which version of the per-photo measures (scan/measure.py) a row holds: sharpness changed
+    # meaning in version 2, and rows measured otherwise are measured again by the next scan.
+    db.table("photos").add_column("measure_version", int)
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations this database has not seen; return their names."""
     db.table("_migrations").create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)

@@ -34,6 +34,7 @@ PHOTO_COLUMNS = (
     "brightness",
     "highlights",
     "shadows",
+    "measure_version",
     "scanned_at",
 )
 
@@ -54,7 +55,9 @@ def under(path: str, root: str) -> bool:
 
 def photos_under(db: sqlite_utils.Database, root: str) -> dict[str, dict]:
     """Known photos below ``root``, by path (including ones marked missing)."""
-    rows = db.query("select id, path, size, mtime_ns, sha256, model_version, missing_since from photos")
+    rows = db.query(
+        "select id, path, size, mtime_ns, sha256, model_version, measure_version, missing_since from photos"
+    )
     return {r["path"]: r for r in rows if under(r["path"], root)}
 
 
@@ -182,7 +185,7 @@ def suggestion_inputs(db: sqlite_utils.Database) -> list[dict]:
     """What the suggester ranks: every present, measured photo with its group and signals."""
     return list(
         db.query(
-            "select id, path, group_id, format, width, height, size, time_source, sharpness, brightness, "
+            "select id, path, group_id, format, width, height, size, time_source, captured_ts, sharpness, brightness, "
             "highlights, shadows, phash, happy from photos where missing_since is null and phash is not null"
         )
     )
