@@ -62,7 +62,8 @@ def sharpness(grey: np.ndarray) -> float:
     most 1.25× its clean twin. Absolute values still depend on the scene, so photos are compared
     within their group; a single photo is only flagged when far below any sharp one.
     """
-    lo, hi = np.percentile(grey, [1, 99])
+    counts = np.bincount(grey.astype(np.uint8).ravel(), minlength=256).cumsum()  # percentiles of 8-bit grey
+    lo, hi = np.searchsorted(counts, [0.01 * counts[-1], 0.99 * counts[-1]])
     stretched = (grey - lo) * (255.0 / max(float(hi - lo), 16.0))
     h, w = (stretched.shape[0] // 2) * 2, (stretched.shape[1] // 2) * 2
     if h < 6 or w < 6:
