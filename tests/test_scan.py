@@ -250,3 +250,42 @@ def test_webp_gif_tiff_and_extensionless_photos_are_read(tmp_path, db, pristine_
     assert summary.counts["videos"] == 1 and summary.counts["errors"] == 0
     # the GIF's first frame is the one measured: it groups with the other copies
     assert summary.groups == 1 and summary.grouped_photos == 4
+
+
+def test_sharpness_ranks_blur_below_noise_and_ignores_exposure():
+    """Noise must not pass for detail, blur must always cost, a darker frame must score the same."""
+    import numpy as np
+    from PIL import Image, ImageFilter
+
+    from photocull.scan.measure import fixed_grey, sharpness
+    from synthetic import sample_photos
+
+    def score(img: Image.Image) -> float:
+        return sharpness(np.asarray(fixed_grey(img), dtype=np.float32))
+
+    rng = np.random.default_rng(0)
+    for name in ("chelsea", "coffee", "astronaut"):
+        soft = sample_photos()[name].resize((1600, 1200), Image.Resampling.BICUBIC)  # an upscaled, soft photo
+        clean = score(soft)
+        arr = np.asarray(soft, dtype=np.float32)
+        noisy = score(Image.fromarray(np.clip(arr + rng.normal(0, 9, arr.shape), 0, 255).astype(np.uint8)))
+        darker = score(Image.fromarray(np.clip(arr * 0.8, 0, 255).astype(np.uint8)))
+        blurred = score(soft.filter(ImageFilter.GaussianBlur(3.5)))
+        assert noisy < 1.3 * clean, (name, clean, noisy)
+        assert abs(darker - clean) < 0.1 * clean, (name, clean, darker)
+        assert blurred < 0.7 * min(clean, noisy), (name, clean, blurred)
+
+
+def test_rows_measured_by_an_older_version_are_measured_again(library, db):
+    from photocull.scan.measure import MEASURE_VERSION
+
+    scan(db, [library.root], options=ScanOptions(workers=1))
+    n = db.execute("select count(*) from photos").fetchone()[0]
+    db.execute("update photos set measure_version = null, sharpness = 1.0")  # as an older photocull left them
+    db.conn.commit()
+    again = scan(db, [library.root], options=ScanOptions(workers=1))
+    assert again.counts["read_again"] == n and again.counts["unchanged"] == 0
+    versions = {r[0] for r in db.execute("select distinct measure_version from photos")}
+    assert versions == {MEASURE_VERSION}
+    assert db.execute("select count(*) from photos where sharpness = 1.0").fetchone()[0] == 0
+    assert scan(db, [library.root], options=ScanOptions(workers=1)).counts["unchanged"] == n

@@ -113,3 +113,54 @@ def test_person_decision_survives_rescan_and_move(library, db):
     row = next(db.query("select p.path, p.suggestion, d.decision from photos p join decisions d on d.photo_id = p.id"))
     assert row["path"].endswith("Moved/x.jpg")
     assert row["decision"] == "keep" and row["suggestion"] == "discard"
+
+
+# --- burst rules, on rows as the store hands them over ---------------------------------------------
+
+
+def _frame_row(k: int, sharpness: float, happy: float | None, phash: int = 0, ts: float | None = 0.0) -> dict:
+    return {
+        "id": k,
+        "path": f"/p/IMG_{k}.jpg",
+        "format": "JPEG",
+        "width": 4000,
+        "height": 3000,
+        "size": 3_000_000,
+        "time_source": "exif" if ts is not None else "mtime",
+        "captured_ts": ts,
+        "sharpness": sharpness,
+        "brightness": 0.47,
+        "highlights": 0.0,
+        "shadows": 0.0,
+        "phash": phash,
+        "happy": happy,
+    }
+
+
+def test_mood_noise_within_a_burst_neither_ranks_nor_gives_a_reason():
+    from photocull.decide.suggest import rank_group
+
+    # frame 1 is sharper; frame 0 is 'happier' by less than the model's noise (0.20)
+    out = rank_group([_frame_row(0, 400.0, 0.66), _frame_row(1, 447.0, 0.53)], load_config())
+    assert [s.suggestion for s in out] == ["discard", "keep"]
+    assert not any(r.code in ("less_happy", "happier") for s in out for r in s.reasons)
+    # a real difference in expression still counts and is named
+    out = rank_group([_frame_row(0, 400.0, 0.95), _frame_row(1, 447.0, 0.30)], load_config())
+    assert [r.code for r in out[0].reasons] == ["best", "happier"]
+
+
+def test_a_blurrier_frame_or_a_shaken_twin_is_never_also_kept():
+    from photocull.decide.suggest import rank_group
+
+    far = (1 << 12) - 1  # 12 pHash bits away: 'differs enough' for photos taken apart
+    config = load_config()
+    # taken a minute apart and as sharp: a second keeper
+    out = rank_group([_frame_row(0, 450.0, 0.5), _frame_row(1, 440.0, 0.5, phash=far, ts=60.0)], config)
+    assert [s.suggestion for s in out] == ["keep", "keep"]
+    # the same frames within one burst: hand shake, not a different photo
+    out = rank_group([_frame_row(0, 450.0, 0.5), _frame_row(1, 440.0, 0.5, phash=far, ts=0.4)], config)
+    assert [s.suggestion for s in out] == ["keep", "discard"]
+    # a minute apart but clearly blurrier (below 80% of the kept one): not worth keeping too
+    config["keep"]["min_relative_score"] = 0.5
+    out = rank_group([_frame_row(0, 450.0, 0.5), _frame_row(1, 300.0, 0.5, phash=far, ts=60.0)], config)
+    assert [s.suggestion for s in out] == ["keep", "discard"]

@@ -7,7 +7,7 @@ Example ``config.toml``::
     happy = 0.0
 
     [junk]
-    blur_sharpness = 8
+    blur_sharpness = 80
 """
 
 from __future__ import annotations
