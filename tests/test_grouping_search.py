@@ -105,3 +105,12 @@ def test_strict_index_agrees_with_all_pairs_on_copies_across_days(monkeypatch):
     monkeypatch.setattr(search, "ALL_PAIRS_BELOW", 0)
     assert group(ph, ph, times) == groups_all
     assert sum(len(g) for g in groups_all) > 300  # the copies within 6 bits found their originals
+
+
+@pytest.mark.parametrize("with_embeddings", [False, True])
+def test_near_matrix_is_the_rule(with_embeddings):
+    """The division-free near() used for floods says exactly what effective_distance says."""
+    ph, dh, times, codes = _library(60, seed=9, with_embeddings=with_embeddings)
+    lib = Library(ph, dh, times, GroupingOptions(), codes)
+    rows = np.arange(len(lib))
+    assert (lib.near(rows, rows) == (lib.matrix(rows, rows) <= 1.0)).all()

@@ -167,6 +167,18 @@ class Library:
         return effective_distance(dp, dd, gap, sim, self.options)
 
     def near(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Whether each (row, col) pair is a near-duplicate, as a 2-D array."""
-        near: np.ndarray = self.matrix(rows, cols) <= 1.0
+        """Whether each (row, col) pair is a near-duplicate, as a 2-D array: ``matrix(...) <= 1``
+        without the divisions (d / max(t, 0.5) ≤ 1 is d ≤ t for whole distances), for floods of frames."""
+        o = self.options
+        dp = np.bitwise_count(self.ph[rows][:, None] ^ self.ph[cols][None, :])
+        dd = np.bitwise_count(self.dh[rows][:, None] ^ self.dh[cols][None, :])
+        gap = self.gap(rows[:, None], cols[None, :])
+        burst, session = gap <= o.burst_seconds, gap <= o.far_seconds
+        tp = np.where(burst, o.burst_phash_threshold, np.where(session, o.phash_threshold, o.far_phash_threshold))
+        td = np.where(burst, o.burst_dhash_threshold, np.where(session, o.dhash_threshold, o.far_dhash_threshold))
+        near: np.ndarray = (dp <= tp) & (dd <= td)
+        if self.codes is not None:
+            bonus = o.embedding_bonus_bits
+            confirmed = session & (self._sim_matrix(rows, cols) >= o.min_embedding_similarity)
+            near |= confirmed & (dp <= tp + bonus) & (dd <= td + bonus)
         return near

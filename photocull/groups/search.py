@@ -130,7 +130,10 @@ def _strict_all_pairs(lib: Library, radius: int) -> Iterator[Task]:
 
 def _strict_block(lib: Library, radius: int, start: int, stop: int) -> Pairs:
     dist = np.bitwise_count(lib.ph[start:stop, None] ^ lib.ph[None, start:])
-    ii, jj = np.divmod(np.flatnonzero(dist <= radius), dist.shape[1])
+    # pairs within one session are session_pairs' to judge: leaving them out here spares a flood
+    # of similar frames from being listed twice
+    gap = lib.gap(np.arange(start, min(stop, len(lib)))[:, None], np.arange(start, len(lib))[None, :])
+    ii, jj = np.divmod(np.flatnonzero((dist <= radius) & ~(gap <= lib.options.far_seconds)), dist.shape[1])
     keep = jj > ii
     ii, jj = ii[keep], jj[keep]
     return _judge_strict(lib, ii + start, jj + start, dist[ii, jj])
