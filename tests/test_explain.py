@@ -15,8 +15,8 @@ from skimage import data
 
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import HEADS
+from photocull.base.modelfiles import models_dir
 from photocull.mood.backbone import EMBEDDING_LAYER
-from photocull.mood.files import models_dir
 from photocull.mood.scoring import load_classifier
 from photocull.report import explain, panel, saliency
 from photocull.report.saliency import Explainer, explain_image

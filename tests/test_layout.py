@@ -22,7 +22,7 @@ def test_tests_package_is_the_repos_own():
 
 
 def test_models_ship_with_the_package():
-    from photocull.mood.files import model_path
+    from photocull.base.modelfiles import model_path
 
     for name in (
         "mobilenet_v2_imagenet.weights.h5",

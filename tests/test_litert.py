@@ -39,3 +39,19 @@ def test_scores_are_records_like_the_keras_scorer(photos):
     assert LiteRTScorer().score(np.zeros((0, 224, 224, 3), np.uint8)) == []
     with pytest.raises(ValueError, match="expected images"):
         LiteRTScorer().score(np.zeros((1, 100, 100, 3), np.uint8))
+
+
+def test_a_litert_model_runs_any_batch_size_and_names_a_missing_file(photos):
+    from photocull.base.errors import PhotocullError
+    from photocull.base.litert import LiteRTModel
+    from photocull.mood.litert import SCORER_FILE
+
+    model = LiteRTModel(SCORER_FILE)
+    assert not model.loaded
+    x = photos.astype(np.float32)
+    whole = model.run(x)
+    parts = [model.run(x[k : k + 1]) for k in range(len(x))]  # the tensors are re-planned each time the size changes
+    for column, out in enumerate(whole):
+        np.testing.assert_allclose(np.concatenate([p[column] for p in parts]), out, atol=1e-5)
+    with pytest.raises(PhotocullError, match=r"cannot load the model no-such-model\.tflite: .*PHOTOCULL_MODELS"):
+        LiteRTModel("no-such-model.tflite").run(x)

@@ -88,7 +88,7 @@ def test_unchanged_rescan_never_loads_the_model(library, db, scorer):
     assert lite.version == scorer.version  # the same scores: no re-scoring when switching runtimes
     again = scan(db, [library.root], scorer=lite, options=ScanOptions(workers=1))
     assert again.counts["unchanged"] > 0 and again.counts["scored"] == 0
-    assert lite._interpreter is None  # nothing needed scoring, so the model file was never loaded
+    assert not lite.model.loaded  # nothing needed scoring, so the model file was never loaded
 
 
 @pytest.mark.slow

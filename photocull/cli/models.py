@@ -16,7 +16,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from photocull.base.heads import HEADS, VALENCE
-from photocull.mood.files import models_dir
+from photocull.base.modelfiles import models_dir
 from photocull.mood.tfquiet import import_tensorflow_quietly
 
 console = Console()
@@ -172,9 +172,9 @@ def evaluate_cmd(name: str, data_dir: Path, split_file: Path | None, cache_dir: 
     import_tensorflow_quietly()
     import keras
 
+    from photocull.base.modelfiles import model_path
     from photocull.mood.backbone import load_backbone
     from photocull.mood.evaluation import evaluate
-    from photocull.mood.files import model_path
     from photocull.mood.training import embed_samples, load_split, read_dataset
 
     spec = HEADS[name]

@@ -14,7 +14,7 @@ import keras
 from keras import layers
 
 from photocull.base.heads import EMBEDDING_DIM
-from photocull.mood.files import model_path
+from photocull.base.modelfiles import model_path
 
 INPUT_SIZE = 224
 WEIGHTS_FILE = "mobilenet_v2_imagenet.weights.h5"

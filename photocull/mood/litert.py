@@ -9,13 +9,11 @@ The Keras models stay for training and ``explain``.
 from __future__ import annotations
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
-from photocull.base.errors import PhotocullError
 from photocull.base.heads import EMBEDDING_DIM, HEADS
-from photocull.mood.files import WHAT_TO_DO, model_path, scorer_version
-from photocull.mood.records import INPUT_SIZE, check_batch, score_records
-from photocull.mood.tfquiet import muted_stderr
+from photocull.base.litert import LiteRTModel
+from photocull.mood.files import scorer_version
+from photocull.mood.records import check_batch, score_records
 
 SCORER_FILE = "photocull_scorer.tflite"
 THREADS = 2
@@ -44,20 +42,13 @@ class LiteRTScorer:
     def __init__(self, threads: int = THREADS) -> None:
         self.version = scorer_version()
         self.threads = threads
-        self._interpreter: Interpreter | None = None
-        self._batch = 0
+        self.model = LiteRTModel(SCORER_FILE, threads)
         self.emotions = HEADS["emotion"].classes
         self.happy_index = HEADS["happy-sad"].classes.index("happy")
 
     def prepare(self) -> None:
         """Load the model file (about 0.2 s); scoring calls this itself when needed."""
-        if self._interpreter is not None:
-            return
-        try:
-            self._interpreter = Interpreter(model_path=str(model_path(SCORER_FILE)), num_threads=self.threads)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise PhotocullError(f"cannot load the models: {exc}. {WHAT_TO_DO}") from exc
-        self._batch = 0
+        self.model.load()
 
     def outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(embeddings, happy/sad probabilities, emotion probabilities), run in slices of ``SLICE`` photos.
@@ -70,18 +61,7 @@ class LiteRTScorer:
         return emb, hs, emo
 
     def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        self.prepare()
-        interpreter = self._interpreter
-        assert interpreter is not None
-        (inp,) = interpreter.get_input_details()
-        if self._batch != len(images):
-            with muted_stderr():  # LiteRT announces its XNNPACK delegate on stderr when it first plans
-                interpreter.resize_tensor_input(inp["index"], [len(images), INPUT_SIZE, INPUT_SIZE, 3])
-                interpreter.allocate_tensors()
-            self._batch = len(images)
-        interpreter.set_tensor(inp["index"], images.astype(np.float32))
-        interpreter.invoke()
-        by_width = {int(o["shape"][-1]): interpreter.get_tensor(o["index"]) for o in interpreter.get_output_details()}
+        by_width = {int(out.shape[-1]): out for out in self.model.run(images.astype(np.float32))}
         return by_width[EMBEDDING_DIM], by_width[len(HEADS["happy-sad"].classes)], by_width[len(self.emotions)]
 
     def score(self, images: np.ndarray) -> list[dict[str, object]]:

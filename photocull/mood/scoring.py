@@ -13,11 +13,12 @@ import keras
 import numpy as np
 
 from photocull.base.heads import HEADS, HeadSpec
+from photocull.base.modelfiles import model_path
 from photocull.mood.backbone import (
     EMBEDDING_LAYER,
     load_imagenet_classifier,
 )
-from photocull.mood.files import model_path, scorer_version
+from photocull.mood.files import scorer_version
 from photocull.mood.records import check_batch, score_records
 
 

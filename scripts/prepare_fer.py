@@ -1,0 +1,94 @@
+"""FER-2013 as arrays: Training, PublicTest and PrivateTest, each 48×48 grey faces with 7 labels.
+
+FER-2013 is too large for ../shared/data; its README names a public copy in the Kaggle layout, the
+GitHub repository anudeepkaddala/Facial-Expression-Predictor (folder ``archive/``). Fetch it as a
+git directory (the tool library's ``fetch``), then:
+
+    python scripts/prepare_fer.py --git /work/.mirror/anudeepkaddala+Facial-Expression-Predictor/repo
+
+writes ``.fer/fer2013_train.npz`` (Training), ``.fer/fer2013_public.npz`` (PublicTest: model
+selection) and ``.fer/fer2013_private.npz`` (PrivateTest: evaluated once, never trained or tuned
+on). ``.fer/`` is git-ignored: the research set never goes into the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # FER-2013's label order
+
+
+def blobs(git_dir: Path) -> list[tuple[str, str]]:
+    """(path, blob id) of every image under archive/."""
+    out = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "HEAD", "archive/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = []
+    for line in out.splitlines():
+        meta, path = line.split("\t", 1)
+        if path.lower().endswith((".jpg", ".png")):
+            rows.append((path, meta.split()[2]))
+    return sorted(rows)
+
+
+def read_all(git_dir: Path, rows: list[tuple[str, str]]) -> list[bytes]:
+    """Blob contents in one ``git cat-file --batch`` process."""
+    request = "".join(f"{sha}\n" for _, sha in rows).encode()
+    raw = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "cat-file", "--batch"], input=request, capture_output=True, check=True
+    ).stdout
+    out, pos = [], 0
+    for _ in rows:
+        header_end = raw.index(b"\n", pos)
+        size = int(raw[pos:header_end].split()[2])
+        out.append(raw[header_end + 1 : header_end + 1 + size])
+        pos = header_end + 1 + size + 1
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--git", type=Path, required=True, help="git directory of the fetched repository")
+    ap.add_argument("--out", type=Path, default=REPO / ".fer")
+    args = ap.parse_args()
+    rows = blobs(args.git)
+    data = read_all(args.git, rows)
+    splits: dict[str, tuple[list[np.ndarray], list[int], list[bytes]]] = {
+        "train": ([], [], []),
+        "public": ([], [], []),
+        "private": ([], [], []),
+    }
+    for (path, _), blob in zip(rows, data, strict=True):
+        parts = path.split("/")
+        split = "train" if parts[1] == "train" else "private" if "PrivateTest" in parts[-1] else "public"
+        face = np.asarray(Image.open(io.BytesIO(blob)).convert("L").resize((48, 48)), dtype=np.uint8)
+        splits[split][0].append(face)
+        splits[split][1].append(CLASSES.index(parts[2]))
+        splits[split][2].append(blob)
+    args.out.mkdir(exist_ok=True)
+    for name, (x, y, files) in splits.items():
+        labels = np.array(y, dtype=np.int8)
+        np.savez_compressed(args.out / f"fer2013_{name}.npz", x=np.stack(x), y=labels)
+        # the original files' bytes, a third the size of the pixels: what travels to a GPU machine
+        offsets = np.cumsum([0] + [len(b) for b in files])
+        np.savez(
+            args.out / f"fer2013_{name}_files.npz",
+            data=np.frombuffer(b"".join(files), np.uint8),
+            offsets=offsets,
+            y=labels,
+        )
+        print(name, len(y), np.bincount(y, minlength=7).tolist())
+
+
+if __name__ == "__main__":
+    main()
