@@ -1,8 +1,8 @@
 """Train the facial-expression head: a compact CNN on FER-2013's 48×48 grey faces, 7 classes.
 
 Fit on Training, select the epoch on PublicTest; PrivateTest is never read here (evaluate it once
-with ``photocull models evaluate expression``). Keras 3, any backend: on this project's 2-core
-machines it runs with TensorFlow (slowly: about 90 s an epoch); on a lent GPU machine with JAX:
+when the head ships). Keras 3, any backend: on this project's 2-core
+machines it runs with TensorFlow, but slowly (308 s for one epoch, measured): use a lent GPU machine, with JAX:
 
     python scripts/prepare_fer.py --git <fetched repository>        # writes .fer/
     KERAS_BACKEND=jax python scripts/train_expression.py --out /tmp/expr --epochs 60
