@@ -35,7 +35,7 @@ from photocull.groups.rebuild import regroup
 from photocull.groups.rule import GroupingOptions
 from photocull.scan.discover import FoundFile, discover
 from photocull.scan.measure import MEASURE_VERSION
-from photocull.scan.worker import PhotoScorer, Result, Task, process, start_worker
+from photocull.scan.worker import FaceAnalyser, PhotoScorer, Result, Task, process, start_worker
 from photocull.store import photos as store
 
 
@@ -50,6 +50,17 @@ class ScoringStage(Protocol):
     version: str
 
     def score(self, images: np.ndarray) -> list[dict]: ...
+
+
+class FaceStage(Protocol):
+    """What scan needs from the face stage: a version, and a picklable function returning the
+    analyser of a decoding process (faces are found where the photo is decoded)."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def worker_factory(self) -> Callable[[], FaceAnalyser]: ...
 
 
 def _worker_factory(scorer: ScoringStage | None) -> Callable[[], PhotoScorer] | None:
@@ -125,6 +136,7 @@ def _plan_root(
     db: sqlite_utils.Database,
     root: str,
     scorer: ScoringStage | None,
+    faces: FaceStage | None,
     summary: ScanSummary,
     seen_files: set[tuple[int, int]],
 ) -> list[Task]:
@@ -135,9 +147,18 @@ def _plan_root(
     compare measures of one version.
     """
     factory = _worker_factory(scorer)
+    face_factory = None if faces is None else faces.worker_factory
 
-    def task(f: FoundFile, measure: bool = True) -> Task:
-        return Task(f.path, f.size, f.mtime_ns, measure=measure, model_input=scorer is not None, scorer=factory)
+    def task(f: FoundFile, measure: bool = True, score: bool = True, find_faces: bool = True) -> Task:
+        return Task(
+            f.path,
+            f.size,
+            f.mtime_ns,
+            measure=measure,
+            model_input=scorer is not None and score,
+            scorer=factory,
+            faces=face_factory if find_faces else None,
+        )
 
     found = discover(root, seen_files)
     summary.counts.update(found.counts)
@@ -155,8 +176,10 @@ def _plan_root(
             if row["missing_since"]:
                 reappeared.append(row["id"])
             summary.counts["unchanged"] += 1
-            if scorer is not None and row["model_version"] != scorer.version:
-                tasks.append(task(f, measure=False))
+            stale_scores = scorer is not None and row["model_version"] != scorer.version
+            stale_faces = faces is not None and row["faces_version"] != faces.version
+            if stale_scores or stale_faces:
+                tasks.append(task(f, measure=False, score=stale_scores, find_faces=stale_faces))
             continue
         err = known_errors.get(f.path)
         if err is not None and err["size"] == f.size and err["mtime_ns"] == f.mtime_ns:
@@ -238,7 +261,12 @@ def _results(tasks: list[Task], workers: int, in_flight: int) -> Iterator[Result
 
 
 def _flush(
-    db: sqlite_utils.Database, root: str, results: list[Result], scorer: ScoringStage | None, summary: ScanSummary
+    db: sqlite_utils.Database,
+    root: str,
+    results: list[Result],
+    scorer: ScoringStage | None,
+    faces: FaceStage | None,
+    summary: ScanSummary,
 ) -> None:
     records = [r.record for r in results if r.record is not None]
     errors = [
@@ -259,12 +287,14 @@ def _flush(
             scores.append({**s, "path": path, "model_version": scorer.version})
         summary.cpu_seconds["inference"] += time.process_time() - clock
         clock = time.process_time()
-    store.write_batch(db, root, records, errors, scores)
+    found = [(r.task.path, r.faces) for r in results if r.faces is not None]
+    store.write_batch(db, root, records, errors, scores, found, None if faces is None else faces.version)
     summary.cpu_seconds["store"] += time.process_time() - clock
     if results and summary.first_result_seconds is None:
         summary.first_result_seconds = time.perf_counter() - summary.started
     summary.counts["measured"] += len(records)
     summary.counts["scored"] += len(scores)
+    summary.counts["faces"] += sum(len(f) for _, f in found)
     summary.counts["errors"] += len(errors)
 
 
@@ -288,6 +318,7 @@ def scan(
     roots: Iterable[str | os.PathLike],
     *,
     scorer: ScoringStage | None = None,
+    faces: FaceStage | None = None,
     options: ScanOptions | None = None,
     progress: Progress | None = None,
 ) -> ScanSummary:
@@ -307,7 +338,7 @@ def scan(
         with terminate_as_interrupt():
             try:
                 seen_files: set[tuple[int, int]] = set()
-                plans = [(root, _plan_root(db, root, scorer, summary, seen_files)) for root in abs_roots]
+                plans = [(root, _plan_root(db, root, scorer, faces, summary, seen_files)) for root in abs_roots]
                 _prepare(scorer, plans)
                 progress.start(sum(len(t) for _, t in plans))
                 for root, tasks in plans:
@@ -315,10 +346,10 @@ def scan(
                     for result in _results(tasks, options.workers, in_flight=4 * options.batch_size):
                         pending.append(result)
                         if len(pending) >= options.batch_size:
-                            _flush(db, root, pending, scorer, summary)
+                            _flush(db, root, pending, scorer, faces, summary)
                             progress.advance(len(pending))
                             pending = []
-                    _flush(db, root, pending, scorer, summary)
+                    _flush(db, root, pending, scorer, faces, summary)
                     progress.advance(len(pending))
             except KeyboardInterrupt:
                 summary.interrupted = True

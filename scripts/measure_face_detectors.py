@@ -106,6 +106,15 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float = 0.3) -> list[n
 
 
 def detect(models: dict[str, BlazeFace], img: Image.Image, first: str, tile: int | None, confirm: bool) -> list:
+    if "+" in first:  # both models on the whole frame, each box confirmed by the other model on a crop
+        found = []
+        for name, other in (("full", "short"), ("short", "full")):
+            b, s = models[name].boxes(img)
+            found += [x for x in (nms(b, s) if len(b) else []) if _confirmed(models[other], img, x)]
+        if not found:
+            return []
+        stacked = np.array(found)
+        return nms(stacked, np.ones(len(stacked)))
     parts = [models[first].boxes(img)]
     if tile:
         w, h = img.size
@@ -122,7 +131,7 @@ def detect(models: dict[str, BlazeFace], img: Image.Image, first: str, tile: int
 
 
 def _confirmed(short: BlazeFace, img: Image.Image, box: np.ndarray) -> bool:
-    """The short-range model finds the same face on a crop 2.2× the box, centred on it."""
+    """The given model finds the same face on a crop 2.2× the box, centred on it."""
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     side = max(box[2] - box[0], box[3] - box[1]) * 2.2
     left, top = cx - side / 2, cy - side / 2
@@ -152,6 +161,7 @@ def main() -> None:
         "full, whole frame": ("full", None, False),
         "full, whole frame, confirmed": ("full", None, True),
         "full, 256-px tiles, confirmed": ("full", 256, True),
+        "full + short, whole frame, each confirmed by the other": ("full+short", None, True),
     }
     rng = random.Random(1)
     frames: dict[float, list] = {}

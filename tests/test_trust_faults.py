@@ -144,13 +144,13 @@ def test_an_io_error_in_the_middle_of_a_batch_rolls_that_batch_back(library, tmp
     real = store.write_batch
     calls = []
 
-    def failing(db_, root, records, errors, scores):
+    def failing(db_, root, records, errors, scores, *faces):
         calls.append(len(records))
         if len(calls) == 2:
             with db_.atomic():  # half the batch is written inside its transaction, then the disk fails
                 real(db_, root, records[: len(records) // 2], [], [])
                 raise sqlite3.OperationalError("disk I/O error")
-        return real(db_, root, records, errors, scores)
+        return real(db_, root, records, errors, scores, *faces)
 
     monkeypatch.setattr(store, "write_batch", failing)
     with pytest.raises(PhotocullError, match="disk I/O error"):

@@ -373,7 +373,10 @@ def test_database_from_a_newer_photocull_is_refused_and_left_untouched(tmp_path)
         ("[weights]\nhappy = inf\n", "happy"),
         ("[weights]\nexposure = -0.5\n", "exposure"),
         ("[keep]\nmin_relative_score = 1.5\n", "min_relative_score"),
-        ("[weights]\nsharpness = 0\nexposure = 0\nresolution = 0\nfile_quality = 0\nhappy = 0\n", "positive weight"),
+        (
+            "[weights]\nsharpness = 0\nexposure = 0\nresolution = 0\nfile_quality = 0\nhappy = 0\nface_sharpness = 0\n",
+            "positive weight",
+        ),
     ],
 )
 def test_bad_config_stops_the_scan_before_any_work(tmp_path, monkeypatch, toml, key):

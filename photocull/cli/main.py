@@ -99,7 +99,10 @@ def cli(ctx: click.Context, db_path: Path | None) -> None:
 
 @cli.command()
 @click.argument("roots", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--no-models", is_flag=True, help="Fast hash-only scan: skip the happy/sad and emotion models.")
+@click.option(
+    "--no-models", is_flag=True, help="Fast hash-only scan: skip the happy/sad and emotion models (and faces)."
+)
+@click.option("--no-faces", is_flag=True, help="Skip finding faces (boxes, face sharpness).")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Decoding processes.")
 @click.option(
     "--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True, help="Photos per write/scoring batch."
@@ -107,7 +110,7 @@ def cli(ctx: click.Context, db_path: Path | None) -> None:
 @click.option(
     "--phash-threshold",
     type=click.IntRange(0, 32),
-    help="Max pHash distance for a near-duplicate pair (no time evidence).",
+    help="Max pHash distance for a near-duplicate pair taken within one session (6 h).",
 )
 @click.option(
     "--burst-threshold", type=click.IntRange(0, 32), help="Max pHash distance for frames taken within --burst-seconds."
@@ -121,6 +124,7 @@ def scan(
     ctx: click.Context,
     roots: tuple[Path, ...],
     no_models: bool,
+    no_faces: bool,
     workers: int,
     batch_size: int,
     phash_threshold: int | None,
@@ -150,9 +154,19 @@ def scan(
         from photocull.mood.litert import LiteRTScorer
 
         scorer = LiteRTScorer()
+    faces = None
+    if not (no_models or no_faces):
+        from photocull.faces.analyse import FaceStage
+
+        faces = FaceStage()
     with RichProgress(stderr) as progress:
         summary = run_scan(
-            db, roots, scorer=scorer, options=ScanOptions(workers, batch_size, grouping), progress=progress
+            db,
+            roots,
+            scorer=scorer,
+            faces=faces,
+            options=ScanOptions(workers, batch_size, grouping),
+            progress=progress,
         )
     if as_json:
         click.echo(json_text(summary.as_dict(), indent=2))

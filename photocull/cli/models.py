@@ -80,6 +80,11 @@ def list_models() -> None:
     backbone = folder / "mobilenet_v2_imagenet.weights.h5"
     state = "installed" if backbone.exists() else "MISSING"
     console.print(f"backbone: MobileNetV2 (torchvision ImageNet weights, BSD-3), {state}: {backbone}")
+    from photocull.faces.detect import FULL_RANGE, SHORT_RANGE  # here: LiteRT need not load for --help
+
+    for file in (FULL_RANGE, SHORT_RANGE):
+        state = "installed" if (folder / file).exists() else "MISSING"
+        console.print(f"face detector: {file} (MediaPipe BlazeFace, Apache-2.0; face_detector.md), {state}")
 
 
 def _default_cache() -> Path:

@@ -28,6 +28,9 @@ DEFAULTS: dict[str, dict[str, float]] = {
         "resolution": 0.20,
         "file_quality": 0.10,
         "happy": 0.15,
+        # Only in groups where every member shows faces: the least sharp subject face (faces at least
+        # half the largest one's width) as a fraction of the group's best; outweighs whole-scene mood.
+        "face_sharpness": 0.30,
     },
     # When a second member is worth keeping too.
     "keep": {

@@ -22,6 +22,7 @@ import sqlite_utils
 from photocull.base.bits import hamming
 from photocull.base.names import shown
 from photocull.decide.config import load_config
+from photocull.store.faces import faces_by_photo
 from photocull.store.photos import save_suggestions, suggestion_inputs
 
 
@@ -39,6 +40,8 @@ class Reason:
         fmt = {
             "best": lambda: f"best of {self.mine} similar photos",
             "sharper": lambda: f"sharper ({self.mine:.0f} vs {self.theirs:.0f})",
+            "faces_sharper": lambda: f"faces sharper ({self.mine:.0f} vs {self.theirs:.0f})",
+            "faces_less_sharp": lambda: f"faces less sharp than{other} ({self.mine:.0f} vs {self.theirs:.0f})",
             "less_sharp": lambda: f"less sharp than{other} ({self.mine:.0f} vs {self.theirs:.0f})",
             "happier": lambda: f"happier ({self.mine:.2f} vs {self.theirs:.2f})",
             "less_happy": lambda: f"less happy than{other} ({self.mine:.2f} vs {self.theirs:.2f})",
@@ -111,6 +114,7 @@ def rank_group(members: list[dict], config: dict) -> list[Suggestion]:
     pixels = np.array([float(m["width"] * m["height"]) for m in members])
     expo = np.array([exposure_score(m["brightness"], m["highlights"], m["shadows"]) for m in members])
     happy = np.array([m["happy"] if m.get("happy") is not None else 0.5 for m in members])
+    faces = [m.get("face_sharpness") for m in members]
     signals = {
         "sharpness": sharp / max(sharp.max(), 1e-9),
         "exposure": expo,
@@ -118,6 +122,9 @@ def rank_group(members: list[dict], config: dict) -> list[Suggestion]:
         "file_quality": file_quality(members),
         "happy": np.where(happy.max() - happy <= noise, happy.max(), happy),
     }
+    if all(f is not None for f in faces):  # the same people in every frame: the faces in focus count too
+        face_sharp = np.array(faces, dtype=float)
+        signals["face_sharpness"] = face_sharp / max(face_sharp.max(), 1e-9)
     score = sum(w.get(name, 0.0) * values for name, values in signals.items())
     order = [int(k) for k in np.argsort(-np.round(score, 9), kind="stable")]
     best = order[0]
@@ -150,6 +157,18 @@ def rank_group(members: list[dict], config: dict) -> list[Suggestion]:
     return out
 
 
+SUBJECT = 0.5  # faces at least this fraction of the largest face's width are the photo's subjects
+
+
+def subject_face_sharpness(faces: list[dict]) -> float | None:
+    """The sharpness of the least sharp subject face (None without faces): one blurred face among
+    the people photographed spoils the frame, while a small face in the background does not count."""
+    if not faces:
+        return None
+    widest = max(f["box"][2] for f in faces)
+    return float(min(f["sharpness"] for f in faces if f["box"][2] >= SUBJECT * widest))
+
+
 def _same_moment(a: dict, b: dict, seconds: float) -> bool:
     """Whether two photos' camera capture times are within ``seconds`` (frames of one burst)."""
     if a["time_source"] != "exif" or b["time_source"] != "exif" or None in (a["captured_ts"], b["captured_ts"]):
@@ -164,6 +183,9 @@ def _advantages(
     reasons = []
     if (me["sharpness"] or 0) >= SHARPER * (them["sharpness"] or 0) and me["sharpness"]:
         reasons.append(Reason("sharper", me["sharpness"], them["sharpness"]))
+    mine, theirs = me.get("face_sharpness"), them.get("face_sharpness")
+    if mine is not None and theirs is not None and mine >= SHARPER * theirs:
+        reasons.append(Reason("faces_sharper", mine, theirs))
     if happy[k] - happy[other] > noise and me.get("happy") is not None:
         reasons.append(Reason("happier", float(happy[k]), float(happy[other])))
     if expo[k] - expo[other] >= 0.1:
@@ -191,6 +213,9 @@ def _disadvantages(
         reasons.append(Reason("no_capture_time", other=name))
     if (them["sharpness"] or 0) >= SHARPER * (me["sharpness"] or 0):
         reasons.append(Reason("less_sharp", me["sharpness"] or 0.0, them["sharpness"] or 0.0, name))
+    mine, theirs = me.get("face_sharpness"), them.get("face_sharpness")
+    if mine is not None and theirs is not None and theirs >= SHARPER * mine:
+        reasons.append(Reason("faces_less_sharp", mine, theirs, name))
     if happy[best] - happy[k] > noise and me.get("happy") is not None:
         reasons.append(Reason("less_happy", float(happy[k]), float(happy[best]), name))
     if expo[best] - expo[k] >= 0.1:
@@ -219,6 +244,9 @@ def suggest_all(db: sqlite_utils.Database, config: dict | None = None) -> dict[s
     """Recompute and store every present photo's suggestion; a person's decisions are untouched."""
     config = config or load_config()
     rows = suggestion_inputs(db)
+    faces = faces_by_photo(db)
+    for row in rows:
+        row["face_sharpness"] = subject_face_sharpness(faces.get(row["id"], []))
     by_group: dict[int, list[dict]] = {}
     suggestions: list[Suggestion] = []
     for row in rows:

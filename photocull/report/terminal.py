@@ -74,6 +74,7 @@ def summary_table(summary: ScanSummary) -> Table:
         ("  read again to record their content (first scan by this version)", c["read_again"]),
         ("  moved", c["moved"]),
         ("scored by the models", c["scored"]),
+        ("faces found", c["faces"]),
         ("missing since last scan", c["missing"]),
         ("unreadable (see `photocull export --errors`)", c["errors"]),
         ("videos (counted, not scanned)", c["videos"]),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from PIL import Image
 
 from photocull.base.names import shown
 from photocull.scan.measure import MEASURE_VERSION, measure
@@ -32,6 +33,12 @@ class PhotoScorer(Protocol):
     def score(self, images: np.ndarray) -> list[dict[str, object]]: ...
 
 
+class FaceAnalyser(Protocol):
+    """Finds and measures the faces of an upright preview; boxes in the displayed photo's pixels."""
+
+    def analyse(self, preview: Image.Image, width: int, height: int) -> list[dict[str, object]]: ...
+
+
 @dataclass(frozen=True)
 class Task:
     path: str
@@ -42,6 +49,8 @@ class Task:
     # Set: score the photo here, in the decoding process, with the scorer this returns (loaded once
     # per process); only the scores travel back. Unset: the model input goes back to be scored in batches.
     scorer: Callable[[], PhotoScorer] | None = None
+    # Set: find and measure the photo's faces here, with the analyser this returns (once per process).
+    faces: Callable[[], FaceAnalyser] | None = None
 
 
 @dataclass
@@ -51,6 +60,7 @@ class Result:
     model_input: np.ndarray | None = None
     error: str | None = None
     scores: dict[str, object] | None = None
+    faces: list[dict[str, object]] | None = None  # None: not analysed
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of this process per stage
 
 
@@ -121,8 +131,12 @@ def process(task: Task) -> Result:
         return Result(task, error=f"cannot read: {exc.strerror or exc}")
     except Exception as exc:  # noqa: BLE001 - one photo never stops a scan; the reason is recorded
         return Result(task, error=f"could not be read ({type(exc).__name__}: {shown(str(exc))})")
+    faces = None
+    if task.faces is not None:  # like the scorer: a model that fails stops the scan, not the photo
+        faces = task.faces().analyse(preview.image, preview.width, preview.height)
+        cpu["faces"], clock = time.process_time() - clock, time.process_time()
     if model_input is not None and task.scorer is not None:  # a model that fails stops the scan, not the photo
         scores = task.scorer().score(model_input[None])[0]
         cpu["inference"] = time.process_time() - clock
-        return Result(task, record, scores=scores, cpu=cpu)
-    return Result(task, record, model_input, cpu=cpu)
+        return Result(task, record, scores=scores, faces=faces, cpu=cpu)
+    return Result(task, record, model_input, faces=faces, cpu=cpu)

@@ -11,6 +11,7 @@ import sqlite_utils
 
 from photocull.base.heads import EMOTIONS
 from photocull.base.names import json_text
+from photocull.store.faces import faces_by_photo
 
 CSV_FIELDS = (
     "path",
@@ -34,6 +35,7 @@ CSV_FIELDS = (
     "happy",
     "top_emotion",
     *tuple(f"emotion_{name}" for name in EMOTIONS),
+    "face_count",
 )
 
 
@@ -44,6 +46,7 @@ def photo_records(db: sqlite_utils.Database) -> Iterator[dict]:
         where p.missing_since is null
         order by p.group_id is null, p.group_id, p.path
     """
+    faces = faces_by_photo(db)
     for row in db.query(sql):
         yield {
             "path": row["path"],
@@ -67,7 +70,14 @@ def photo_records(db: sqlite_utils.Database) -> Iterator[dict]:
             "happy": row["happy"],
             "top_emotion": row["top_emotion"],
             "emotions": json.loads(row["emotions"]) if row["emotions"] else None,
+            # [] when the photo was analysed and has no face; None when faces were not analysed
+            "faces": None if row["faces_version"] is None else [_face(f) for f in faces.get(row["id"], [])],
         }
+
+
+def _face(face: dict) -> dict:
+    """A face as exported: the face heads (expression, smile, eyes) are not shipped yet, so None."""
+    return {**face, "expression": None, "smile": None, "eyes_closed": None}
 
 
 def error_records(db: sqlite_utils.Database) -> Iterator[dict]:
@@ -81,7 +91,8 @@ def to_json(records: Iterator[dict]) -> str:
 
 
 def to_csv(records: Iterator[dict], fields: tuple[str, ...] = CSV_FIELDS) -> str:
-    """Flat columns: ``reasons`` joined with "; ", one ``emotion_<class>`` column per emotion."""
+    """Flat columns: ``reasons`` joined with "; ", one ``emotion_<class>`` column per emotion,
+    ``face_count`` (empty when faces were not analysed)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
@@ -91,5 +102,6 @@ def to_csv(records: Iterator[dict], fields: tuple[str, ...] = CSV_FIELDS) -> str
             flat["reasons"] = "; ".join(rec["reasons"])
         for name in EMOTIONS:
             flat[f"emotion_{name}"] = (rec.get("emotions") or {}).get(name)
+        flat["face_count"] = None if rec.get("faces") is None else len(rec["faces"])
         writer.writerow(flat)
     return out.getvalue()

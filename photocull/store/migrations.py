@@ -156,6 +156,28 @@ def m011_measure_version(db: sqlite_utils.Database) -> None:
     db.table("photos").add_column("measure_version", int)
 
 
+@migration
+def m012_faces(db: sqlite_utils.Database) -> None:
+    # The faces a scan found in each photo (box in displayed pixels, confidence, keypoints, face
+    # sharpness), and which version of the face stage analysed the photo (NULL: not analysed).
+    db.table("faces").create(
+        {
+            "photo_id": int,
+            "idx": int,
+            "x": float,
+            "y": float,
+            "w": float,
+            "h": float,
+            "confidence": float,
+            "keypoints": str,
+            "sharpness": float,
+        },
+        pk=("photo_id", "idx"),
+        foreign_keys=[("photo_id", "photos", "id")],
+    )
+    db.table("photos").add_column("faces_version", str)
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations this database has not seen; return their names."""
     db.table("_migrations").create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)

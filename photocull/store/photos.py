@@ -13,6 +13,8 @@ import os
 import numpy as np
 import sqlite_utils
 
+from photocull.store.faces import write_faces
+
 PHOTO_COLUMNS = (
     "path",
     "root",
@@ -56,7 +58,8 @@ def under(path: str, root: str) -> bool:
 def photos_under(db: sqlite_utils.Database, root: str) -> dict[str, dict]:
     """Known photos below ``root``, by path (including ones marked missing)."""
     rows = db.query(
-        "select id, path, size, mtime_ns, sha256, model_version, measure_version, missing_since from photos"
+        "select id, path, size, mtime_ns, sha256, model_version, measure_version, faces_version, missing_since "
+        "from photos"
     )
     return {r["path"]: r for r in rows if under(r["path"], root)}
 
@@ -71,11 +74,13 @@ def write_batch(
     records: list[dict],
     errors: list[dict],
     scores: list[dict],
+    faces: list[tuple[str, list[dict]]] | None = None,
+    faces_version: str | None = None,
 ) -> None:
     """Store one batch of measured photos, errors and model scores atomically.
 
     A changed file keeps its row (and so its id, group history and decisions): the upsert is keyed
-    on path. Changed content invalidates old model scores.
+    on path. Changed content invalidates old model scores and faces.
     """
     stamp = now()
     columns = ", ".join(PHOTO_COLUMNS)
@@ -83,7 +88,7 @@ def write_batch(
     updates = ", ".join(f"{c} = excluded.{c}" for c in PHOTO_COLUMNS if c != "root")
     sql = (
         f"insert into photos ({columns}) values ({placeholders}) on conflict(path) do update set "
-        f"{updates}, missing_since = null, model_version = null"
+        f"{updates}, missing_since = null, model_version = null, faces_version = null"
     )
     with db.atomic():
         db.conn.executemany(
@@ -112,6 +117,13 @@ def write_batch(
                 for s in scores
             ],
         )
+        # a re-measured photo's old faces go; the face stage's new ones (if it ran) replace them
+        db.conn.executemany(
+            "delete from faces where photo_id in (select id from photos where path = ?)",
+            [(r["path"],) for r in records],
+        )
+        if faces and faces_version:
+            write_faces(db, faces, faces_version)
 
 
 def record_moves(db: sqlite_utils.Database, root: str, moves: list[tuple[int, str, int]]) -> None:
