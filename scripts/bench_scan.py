@@ -2,11 +2,12 @@
 
 Each repeat runs, in rotating order, the decode ceiling (Pillow draft-mode decode with 2 processes,
 HEIC from its embedded thumbnail like the scan) and a cold ``photocull scan`` as a process with
-``--no-models`` and with the models. Reported per mode: min and median seconds, photos/s, the ratio
+``--no-models``, with the models (``--no-faces``) and with the models and the face stage (the
+generated photos come from ``happy_sad``, many of them of people). Reported per mode: min and median seconds, photos/s, the ratio
 of medians to the ceiling's median, time to the first stored photo, peak RSS of the whole process
 tree (main process and workers, sampled every 50 ms), and CPU milliseconds per photo per stage
 (read = open, digest and decode; measure = hashes, sharpness, exposure, model input; inference;
-store). Then an unchanged rescan of --rescan-photos files and grouping of --group-photos hashes.
+faces; store). Then an unchanged rescan of --rescan-photos files and grouping of --group-photos hashes.
 
     python scripts/bench_scan.py --photos 720 --heic 72 --repeats 3 --data ../shared/data/happy_sad
 """
@@ -37,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from photocull.scan.read import DRAFT_SIZE  # noqa: E402
 from synthetic import exif_bytes  # noqa: E402
 
-MODES = ("ceiling", "no_models", "with_models")
+MODES = ("ceiling", "no_models", "with_models", "with_models_and_faces")
 
 
 def make_photo(args: tuple[Path, Path, int]) -> None:
@@ -86,13 +87,12 @@ def ceiling(files: list[str]) -> dict:
         return {"seconds": time.perf_counter() - start}
 
 
-def run_scan(root: Path, db: Path, models: bool) -> dict:
+def run_scan(root: Path, db: Path, mode: str) -> dict:
     """A cold ``photocull scan`` as a user would run it, with the process tree's peak RSS sampled."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "photocull", "--db", str(db), "scan", str(root), "--json"]
-    if not models:
-        cmd.append("--no-models")
+    cmd += {"no_models": ["--no-models"], "with_models": ["--no-faces"], "with_models_and_faces": []}[mode]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
     root_proc, peak = psutil.Process(proc.pid), 0
@@ -116,7 +116,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "happy_sad")
     ap.add_argument("--rescan-photos", type=int, default=10_000)
     ap.add_argument("--group-photos", type=int, default=100_000)
-    ap.add_argument("--no-models", action="store_true", help="skip the scan with models")
+    ap.add_argument("--no-models", action="store_true", help="skip the scans with models")
     ap.add_argument("--workdir", type=Path, help="keep generated files here (default: a temp dir)")
     args = ap.parse_args()
     heic = args.photos // 10 if args.heic is None else args.heic
@@ -138,14 +138,14 @@ def main() -> None:
             pool.map(make_photo, [(s, dst, k) for k, (s, dst) in enumerate(zip(sources, names))])
     files = sorted(str(p) for p in photos.iterdir())
     n = len(files)
-    modes = [m for m in MODES if not (args.no_models and m == "with_models")]
+    modes = [m for m in MODES if not (args.no_models and m.startswith("with_models"))]
     runs: dict[str, list[dict]] = {m: [] for m in modes}
     for r in range(args.repeats):
         for mode in modes[r % len(modes) :] + modes[: r % len(modes)]:
             if mode == "ceiling":
                 runs[mode].append(ceiling(files))
             else:
-                runs[mode].append(run_scan(photos, work / "bench.db", models=mode == "with_models"))
+                runs[mode].append(run_scan(photos, work / "bench.db", mode))
             print(f"repeat {r + 1}: {mode} {runs[mode][-1]['seconds']:.2f} s", file=sys.stderr, flush=True)
 
     report: dict = {
@@ -170,6 +170,7 @@ def main() -> None:
                 statistics.median(s["first_result_seconds"] for s in summaries), 2
             )
             entry["peak_tree_rss_mb_max"] = round(max(x["peak_tree_mb"] for x in runs[mode]))
+            entry["faces_found"] = summaries[0].get("faces", 0)
             stages = sorted({k for s in summaries for k in s["cpu_seconds"]})
             entry["cpu_ms_per_photo_median"] = {
                 k: round(1000 * statistics.median(s["cpu_seconds"].get(k, 0.0) for s in summaries) / n, 2)
@@ -190,7 +191,7 @@ def main() -> None:
                 chunksize=64,
             )
     db = work / "rescan.db"
-    run_scan(small, db, models=False)
+    run_scan(small, db, "no_models")
     for suffix in ("-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     again = []
