@@ -206,27 +206,6 @@ def test_burst_time_loosens_and_distance_tightens(db):
     assert group([a, d], [a, d], [0.0, 3 * 86400.0], opts) == [[0, 1]]
 
 
-def test_hamming_pairs_match_brute_force():
-    import numpy as np
-
-    from photocull.groups.search import hamming_pairs
-
-    rng = np.random.default_rng(1)
-    base = rng.integers(0, 2**63, size=40, dtype=np.uint64)
-    flips = rng.integers(0, 64, size=(40, 5))
-    near = base ^ np.array([sum(1 << int(k) for k in set(row)) for row in flips], dtype=np.uint64)
-    hashes = np.concatenate([base, near])
-    i, j, d = hamming_pairs(hashes, 10, block_elements=100)
-    got = {(int(x), int(y), int(z)) for x, y, z in zip(i, j, d)}
-    want = {
-        (x, y, bin(int(hashes[x]) ^ int(hashes[y])).count("1"))
-        for x in range(len(hashes))
-        for y in range(x + 1, len(hashes))
-        if bin(int(hashes[x]) ^ int(hashes[y])).count("1") <= 10
-    }
-    assert got == want and len(want) >= 40
-
-
 def test_missing_root_is_a_clear_error(tmp_path, db):
     from photocull.base.errors import PhotocullError
 

@@ -54,6 +54,16 @@ class GroupingOptions:
         return self.far_phash_threshold
 
 
+def thresholds(gap: np.ndarray, options: GroupingOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pHash and dHash thresholds for pairs this many seconds apart (NaN: unknown), and which
+    pairs are within one session (where agreeing embeddings may loosen them)."""
+    o = options
+    burst, session = gap <= o.burst_seconds, gap <= o.far_seconds
+    tp = np.where(burst, o.burst_phash_threshold, np.where(session, o.phash_threshold, o.far_phash_threshold))
+    td = np.where(burst, o.burst_dhash_threshold, np.where(session, o.dhash_threshold, o.far_dhash_threshold))
+    return tp, td, session
+
+
 def effective_distance(
     dp: np.ndarray, dd: np.ndarray, gap: np.ndarray, sim: np.ndarray | None, options: GroupingOptions
 ) -> np.ndarray:
@@ -66,13 +76,10 @@ def effective_distance(
     hashes stay close, so a disagreeing embedding is no evidence against a pair.
     """
     o = options
-    burst = gap <= o.burst_seconds
-    session = gap <= o.far_seconds
-    tp = np.where(burst, o.burst_phash_threshold, np.where(session, o.phash_threshold, o.far_phash_threshold))
-    td = np.where(burst, o.burst_dhash_threshold, np.where(session, o.dhash_threshold, o.far_dhash_threshold))
+    tp, td, session = thresholds(gap, o)
     tp = tp.astype(np.float32)
     td = td.astype(np.float32)
-    eff = np.maximum(dp / np.maximum(tp, 0.5), dd / np.maximum(td, 0.5)).astype(np.float32)
+    eff: np.ndarray = np.maximum(dp / np.maximum(tp, 0.5), dd / np.maximum(td, 0.5)).astype(np.float32)
     if sim is not None:
         bonus = np.float32(o.embedding_bonus_bits)
         confirmed = session & (sim >= o.min_embedding_similarity)  # NaN (unknown) never confirms
@@ -172,10 +179,7 @@ class Library:
         o = self.options
         dp = np.bitwise_count(self.ph[rows][:, None] ^ self.ph[cols][None, :])
         dd = np.bitwise_count(self.dh[rows][:, None] ^ self.dh[cols][None, :])
-        gap = self.gap(rows[:, None], cols[None, :])
-        burst, session = gap <= o.burst_seconds, gap <= o.far_seconds
-        tp = np.where(burst, o.burst_phash_threshold, np.where(session, o.phash_threshold, o.far_phash_threshold))
-        td = np.where(burst, o.burst_dhash_threshold, np.where(session, o.dhash_threshold, o.far_dhash_threshold))
+        tp, td, session = thresholds(self.gap(rows[:, None], cols[None, :]), o)
         near: np.ndarray = (dp <= tp) & (dd <= td)
         if self.codes is not None:
             bonus = o.embedding_bonus_bits

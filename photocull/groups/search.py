@@ -35,23 +35,6 @@ Pairs = tuple[np.ndarray, np.ndarray]
 Task = Callable[[], Pairs]  # one block of a search, run on a worker thread
 
 
-def hamming_pairs(hashes: np.ndarray, radius: int, block_elements: int = BLOCK_ELEMENTS) -> tuple[np.ndarray, ...]:
-    """All pairs (i < j) of 64-bit hashes within ``radius`` bits: returns (i, j, distance), by brute force."""
-    h = np.ascontiguousarray(hashes, dtype=np.uint64)
-    parts = []
-    rows = max(1, block_elements // max(len(h), 1))
-    for start in range(0, len(h), rows):
-        dist = np.bitwise_count(h[start : start + rows, None] ^ h[None, start:])
-        ii, jj = np.divmod(np.flatnonzero(dist <= radius), dist.shape[1])
-        keep = jj > ii
-        ii, jj = ii[keep], jj[keep]
-        parts.append(((ii + start).astype(np.int32), (jj + start).astype(np.int32), dist[ii, jj]))
-    if not parts:
-        empty = np.empty(0, dtype=np.int32)
-        return empty, empty, empty.astype(np.uint8)
-    return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
-
-
 # --- same session ------------------------------------------------------------------------------
 
 
