@@ -4,8 +4,8 @@ Two models from the ``mediapipe==0.10.21`` wheel (Apache-2.0, models/LICENSE-med
 the scan's preview, whole frame, letterboxed: the full-range model (192 px input) finds faces down
 to about a tenth of the frame's width, the short-range one (128 px) the close-ups the full-range one
 misses. A box counts only when the *other* model also finds a face on a crop 2.2× the box around
-it: that removed every false box on photos without people while keeping 99% of GENKI-4K's faces
-(scripts/measure_face_detectors.py; models/face_detector.md has the table and what was not chosen).
+it: that left 1 false box in 180 frames without people (the short-range model alone: 27) while
+finding 295 of 300 GENKI-4K faces (scripts/measure_face_detectors.py; models/face_detector.md has the table and what was not chosen).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _anchors(spec: _Spec) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
-class _BlazeFace:
+class BlazeFace:
     def __init__(self, spec: _Spec) -> None:
         self.spec, self.model, self.anchors = spec, LiteRTModel(spec.file), _anchors(spec)
 
@@ -92,7 +92,7 @@ class _BlazeFace:
             [back(cx - reg[:, 2] / 2, cy - reg[:, 3] / 2), back(cx + reg[:, 2] / 2, cy + reg[:, 3] / 2)], 1
         )
         keypoints = back(reg[:, 4:16:2] + a[:, :1], reg[:, 5:16:2] + a[:, 1:])
-        return _suppress(corners, score[keep], keypoints)
+        return suppress(corners, score[keep], keypoints)
 
 
 def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -104,7 +104,7 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return result
 
 
-def _suppress(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray) -> list[Face]:
+def suppress(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray) -> list[Face]:
     """MediaPipe's weighted non-maximum suppression: overlapping detections are averaged by score."""
     order, out = np.argsort(-scores), []
     while len(order):
@@ -126,16 +126,16 @@ class FaceDetector:
     """Both detectors of one process, loaded on first use."""
 
     def __init__(self) -> None:
-        self.full, self.short = _BlazeFace(SPECS["full"]), _BlazeFace(SPECS["short"])
+        self.full, self.short = BlazeFace(SPECS["full"]), BlazeFace(SPECS["short"])
 
     def detect(self, img: Image.Image) -> list[Face]:
         """Faces in an upright RGB image, in its pixels, largest first."""
         found = []
         for model, other in ((self.full, self.short), (self.short, self.full)):
-            found += [f for f in model.faces(img) if _confirmed(other, img, f.box)]
+            found += [f for f in model.faces(img) if confirmed(other, img, f.box)]
         if not found:
             return []
-        merged = _suppress(
+        merged = suppress(
             np.array([f.box for f in found]),
             np.array([f.confidence for f in found]),
             np.array([f.keypoints for f in found]),
@@ -143,7 +143,7 @@ class FaceDetector:
         return sorted(merged, key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
 
 
-def _confirmed(model: _BlazeFace, img: Image.Image, box: np.ndarray) -> bool:
+def confirmed(model: BlazeFace, img: Image.Image, box: np.ndarray) -> bool:
     """Whether ``model`` finds a face overlapping ``box`` on a crop around it."""
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     side = max(box[2] - box[0], box[3] - box[1]) * CONFIRM_CROP
