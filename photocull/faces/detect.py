@@ -5,7 +5,8 @@ the scan's preview, whole frame, letterboxed: the full-range model (192 px input
 to about a tenth of the frame's width, the short-range one (128 px) the close-ups the full-range one
 misses. A box counts only when the *other* model also finds a face on a crop 2.2× the box around
 it: that left 1 false box in 180 frames without people (the short-range model alone: 27) while
-finding 295 of 300 GENKI-4K faces (scripts/measure_face_detectors.py; models/face_detector.md has the table and what was not chosen).
+finding 295 of 300 GENKI-4K faces (scripts/measure_face_detectors.py; models/face_detector.md has
+the table and what was not chosen).
 """
 
 from __future__ import annotations
