@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--genki", type=Path, default=REPO.parent / "shared" / "data" / "genki4k")
     ap.add_argument("--faces", type=int, default=300)
     ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--only", help="measure only configurations whose name contains this")
     args = ap.parse_args()
     full, short = BlazeFace(SPECS["full"]), BlazeFace(SPECS["short"])
     configs: dict[str, Detect] = {
@@ -76,8 +77,11 @@ def main() -> None:
         "full, whole frame": full.faces,
         "full, whole frame, confirmed by short": confirmed_by(full.faces, short),
         "full, 256-px tiles, confirmed by short": confirmed_by(tiled(full, 256), short),
-        "shipped: both, whole frame, each confirmed by the other": FaceDetector().detect,
+        "both, whole frame, each confirmed by the other": FaceDetector(tile=None).detect,
+        "shipped: both, whole frame and full-range on 0.6 tiles, each confirmed by the other": FaceDetector().detect,
+        "tiles 0.75 (two tiles), tile score 0.75": FaceDetector(0.75, 0.75).detect,
     }
+    configs = {k: v for k, v in configs.items() if not args.only or args.only in k}
     faces = sorted(glob.glob(str(args.genki / "*" / "*.jpg")))
     random.Random(0).shuffle(faces)
     backgrounds = [img.convert("RGB") for name, img in sample_photos().items() if name != "astronaut"]

@@ -8,7 +8,9 @@ git directory (the tool library's ``fetch``), then:
 
 writes ``.fer/fer2013_train.npz`` (Training), ``.fer/fer2013_public.npz`` (PublicTest: model
 selection) and ``.fer/fer2013_private.npz`` (PrivateTest: evaluated once, never trained or tuned
-on). ``.fer/`` is git-ignored: the research set never goes into the repository.
+on). ``.fer/`` is git-ignored: the research set never goes into the repository. It also writes the
+PublicTest and PrivateTest files as class folders (``.fer/public/<class>/``, ``.fer/private/<class>/``),
+the layout ``photocull models evaluate expression --data`` reads.
 """
 
 from __future__ import annotations
@@ -87,6 +89,11 @@ def main() -> None:
             offsets=offsets,
             y=labels,
         )
+        if name != "train":
+            for k, (label, blob) in enumerate(zip(y, files, strict=True)):
+                folder = args.out / name / CLASSES[label]
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{name}_{k:05d}.jpg").write_bytes(blob)
         print(name, len(y), np.bincount(y, minlength=7).tolist())
 
 

@@ -85,6 +85,27 @@ def blur(img: Image.Image, radius: float) -> Image.Image:
     return img.filter(ImageFilter.GaussianBlur(radius))
 
 
+def close_eyes(img: Image.Image, eyes: np.ndarray) -> Image.Image:
+    """``img`` with both eyes painted shut: each eye (its centre in ``eyes``, [2, 2] pixels) is
+    covered with the skin just below it and crossed by a dark lid line, softly blended in.
+    Crude, but the eyes head reads it as closed at every size the scan sees (0.81–0.998)."""
+    from PIL import ImageDraw, ImageFilter
+
+    iod = float(np.hypot(*(eyes[1] - eyes[0])))
+    pixels = np.asarray(img.convert("RGB"))
+    painted = img.convert("RGB")
+    draw = ImageDraw.Draw(painted)
+    mask = Image.new("L", img.size, 0)
+    for x, y in eyes:
+        w, h = 0.30 * iod, 0.13 * iod
+        cy, cx = int(y + 0.35 * iod), int(x)
+        skin = pixels[cy - 3 : cy + 3, cx - 3 : cx + 3].reshape(-1, 3).mean(axis=0)
+        draw.ellipse((x - w, y - h, x + w, y + h), fill=tuple(int(v) for v in skin))
+        draw.arc((x - w, y - 1.6 * h, x + w, y + 0.9 * h), 20, 160, fill=(40, 30, 30), width=max(2, int(0.03 * iod)))
+        ImageDraw.Draw(mask).ellipse((x - 0.36 * iod, y - 0.2 * iod, x + 0.36 * iod, y + 0.2 * iod), fill=255)
+    return Image.composite(painted.filter(ImageFilter.GaussianBlur(0.01 * iod)), img.convert("RGB"), mask)
+
+
 def sample_photos() -> dict[str, Image.Image]:
     """Real photos bundled with scikit-image (a test extra; they load offline)."""
     from skimage import data

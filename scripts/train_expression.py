@@ -1,123 +1,88 @@
 """Train the facial-expression head: a compact CNN on FER-2013's 48×48 grey faces, 7 classes.
 
-Fit on Training, select the epoch on PublicTest; PrivateTest is never read here (evaluate it once
-when the head ships). Keras 3, any backend: on this project's 2-core
-machines it runs with TensorFlow, but slowly (308 s for one epoch, measured): use a lent GPU machine, with JAX:
+**The copy's Training faces are blurred** (measured: Laplacian variance median 5.9, at most 13, while
+PublicTest's and PrivateTest's median is 2,040; a Gaussian blur of sigma 3 px turns PublicTest's
+faces into Training's). A head fit on Training alone sees only blurred faces and reads sharp ones
+badly (PublicTest accuracy 0.18–0.25 after four epochs). So the fit also uses 70% of PublicTest,
+the only sharp faces allowed for training, shown four times per epoch (a random third of those
+views blurred by sigma 0–3, to bridge the two); the other 30% of PublicTest (fixed by index) selects
+the epoch. PrivateTest is never read here (it is the benchmark's test split:
+``photocull models evaluate expression --data .fer/private`` once, when the head ships).
+Keras 3 on TensorFlow; about 170 s per epoch on 2 CPU cores.
 
     python scripts/prepare_fer.py --git <fetched repository>        # writes .fer/
-    KERAS_BACKEND=jax python scripts/train_expression.py --out /tmp/expr --epochs 60
+    python scripts/train_expression.py --out /tmp/expr --epochs 20
 
-Resumable: a run killed part-way continues from its last epoch (``--out`` keeps the state). The best
-epoch by PublicTest accuracy is saved as ``expression_head.keras`` in ``--out``.
+Resumable: rerun the same command after a kill and it continues from the last epoch. The best
+epoch is ``best.keras`` in ``--out``; copy it to ``models/expression_head.keras`` and run
+scripts/convert_face_heads.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
-import itertools
 import json
 import os
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
-def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Faces [N, 48, 48, 1] uint8 and labels, from prepare_fer.py's file-bytes archive."""
-    d = np.load(path)
-    data, offsets = d["data"].tobytes(), d["offsets"]
-    faces = [
-        np.asarray(Image.open(io.BytesIO(data[a:b])).convert("L").resize((48, 48)), dtype=np.uint8)
-        for a, b in itertools.pairwise(offsets)
-    ]
-    return np.stack(faces)[..., None], d["y"].astype("int32")
+def blurred(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each face blurred by a Gaussian of a random sigma between 0 and 3 px (uint8 [N, 48, 48, 1])."""
+    from PIL import Image, ImageFilter
 
-
-def build_model():
-    """Four VGG-style blocks with batch norm, global average pooling, dropout: 2.4 M parameters.
-
-    Augmentation layers (flip, shift, rotation, zoom, contrast) act only while training.
-    """
-    import keras
-    from keras import layers
-
-    inputs = keras.Input((48, 48, 1), name="face")
-    x = layers.Rescaling(1 / 255.0)(inputs)
-    x = layers.RandomFlip("horizontal")(x)
-    x = layers.RandomTranslation(0.1, 0.1, fill_mode="nearest")(x)
-    x = layers.RandomRotation(0.06, fill_mode="nearest")(x)
-    x = layers.RandomZoom(0.1, fill_mode="nearest")(x)
-    x = layers.RandomContrast(0.2)(x)
-    for width, dropout in ((64, 0.1), (128, 0.2), (256, 0.3), (256, 0.3)):
-        for _ in range(2):
-            x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
-            x = layers.BatchNormalization()(x)
-            x = layers.Activation("relu")(x)
-        x = layers.MaxPooling2D()(x)
-        x = layers.Dropout(dropout)(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dense(256, activation="relu")(x)
-    x = layers.Dropout(0.5)(x)
-    outputs = layers.Dense(len(CLASSES), activation="softmax", name="expression")(x)
-    return keras.Model(inputs, outputs, name="expression_head")
+    out = np.empty_like(x)
+    for k, face in enumerate(x[..., 0]):
+        out[k, ..., 0] = np.asarray(Image.fromarray(face).filter(ImageFilter.GaussianBlur(rng.uniform(0, 3))))
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=REPO / ".fer")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     import keras
+    from face_training import augment, build_cnn, fit_resumable
 
     keras.utils.set_random_seed(args.seed)
-    x, y = load(args.data / "fer2013_train_files.npz")
-    xv, yv = load(args.data / "fer2013_public_files.npz")
-    model = build_model()
+    train, public = np.load(args.data / "fer2013_train.npz"), np.load(args.data / "fer2013_public.npz")
+    fit = np.random.default_rng(0).random(len(public["y"])) < 0.7  # fixed: the same split on every rerun
+    sharp, sharp_y = public["x"][fit][..., None], public["y"][fit]
+    x = np.concatenate([train["x"][..., None], *[sharp] * 4])
+    y = keras.utils.to_categorical(np.concatenate([train["y"], *[sharp_y] * 4]), len(CLASSES))
+    first_sharp = len(train["y"])
+    xv, yv = public["x"][~fit][..., None], public["y"][~fit]
+    model = build_cnn(48, (32, 64, 128, 256), len(CLASSES), "expression", dense=256)
     steps = args.epochs * int(np.ceil(len(x) / args.batch))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        1e-3, decay_steps=steps, warmup_target=2e-3, warmup_steps=steps // 20
-    )
+    schedule = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=steps, alpha=0.02)
     model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+        optimizer=keras.optimizers.Adam(schedule),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
-        metrics=["accuracy"],
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    best = args.out / "expression_head.keras"
-    start = time.time()
-    history = model.fit(
-        x,
-        keras.utils.to_categorical(y, len(CLASSES)),
-        validation_data=(xv, keras.utils.to_categorical(yv, len(CLASSES))),
-        epochs=args.epochs,
-        batch_size=args.batch,
-        verbose=2,
-        callbacks=[
-            keras.callbacks.BackupAndRestore(str(args.out / "resume")),
-            keras.callbacks.ModelCheckpoint(str(best), monitor="val_accuracy", save_best_only=True),
-        ],
-    )
-    log = {
-        "backend": keras.backend.backend(),
-        "seconds": round(time.time() - start, 1),
-        "epochs": args.epochs,
-        "best_public_accuracy": round(max(history.history["val_accuracy"]), 4),
-        "best_epoch": int(np.argmax(history.history["val_accuracy"])) + 1,
-        "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.history.items()},
-    }
-    (args.out / "train_log.json").write_text(json.dumps(log, indent=1))
-    print(json.dumps({k: v for k, v in log.items() if k != "history"}))
+
+    def accuracy(m) -> float:
+        return float((m.predict(xv, batch_size=512, verbose=0).argmax(1) == yv).mean())
+
+    def examples(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        shown = x.copy()
+        views = first_sharp + np.flatnonzero(rng.random(len(x) - first_sharp) < 1 / 3)
+        shown[views] = blurred(shown[views], rng)
+        return augment(shown, rng), y
+
+    state = fit_resumable(model, args.out, args.epochs, examples, accuracy, args.seed, args.batch)
+    print(json.dumps({k: v for k, v in state.items() if k != "history"}))
 
 
 if __name__ == "__main__":
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     main()

@@ -185,3 +185,39 @@ def test_missing_model_files_are_a_message_not_a_traceback(library, tmp_path, mo
     assert "--no-models" in result.output and "Traceback" not in result.output
     ok = CliRunner().invoke(cli, ["--db", str(tmp_path / "m.db"), "scan", str(library.root), "--no-models"])
     assert ok.exit_code == 0
+
+
+def test_doctor_passes_on_this_install_and_names_what_is_broken(tmp_path, monkeypatch):
+    import shutil
+
+    from photocull.base.modelfiles import models_dir
+
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "new" / "photocull.db"), "doctor", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [c["name"] for c in report["checks"]] == [
+        "model files",
+        "mood models",
+        "face models",
+        "HEIC",
+        "database",
+        "config",
+    ]
+    assert all(c["ok"] for c in report["checks"]) and "photocull" in report["versions"]
+    assert not (tmp_path / "new").exists()  # checked, not created
+    broken = tmp_path / "models"
+    shutil.copytree(models_dir(), broken)
+    (broken / "face_eyes.tflite").unlink()
+    monkeypatch.setenv("PHOTOCULL_MODELS", str(broken))
+    result = CliRunner().invoke(cli, ["--db", "/etc/passwd/photocull.db", "doctor"])
+    assert result.exit_code == 1
+    assert "FAIL model files" in result.output and "face_eyes.tflite" in result.output
+    assert "FAIL face models" in result.output and "what to do: reinstall photocull" in result.output
+    assert "FAIL database" in result.output and "ok   HEIC" in result.output
+
+
+def test_shell_completion_the_click_way():
+    env = {**os.environ, "COMP_WORDS": "photocull do", "COMP_CWORD": "1", "_PHOTOCULL_COMPLETE": "bash_complete"}
+    script = Path(sys.executable).with_name("photocull")  # the installed command, as a shell calls it
+    out = subprocess.run([str(script)], env=env, capture_output=True, text=True, check=True)
+    assert "plain,doctor" in out.stdout.splitlines()

@@ -1,22 +1,29 @@
-"""Faces: found where they are (upright, at the border, in rotated photos), none where there are none,
-stored and exported, re-analysed only when needed, and a blurred face loses its burst.
+"""Faces: found where they are (upright, at the border, in rotated photos, small), none where there are
+none, read by the face heads, stored and exported, re-analysed only when needed; a blurred face or a
+blink loses its burst; ``models evaluate`` measures the face heads.
 
 Face photos are scikit-image's astronaut (public domain, NASA) and compositions made from it.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image, ImageFilter
 
+from photocull.base.heads import EXPRESSIONS
+from photocull.cli.main import cli
 from photocull.faces.analyse import FaceStage
+from photocull.faces.detect import FaceDetector
 from photocull.pipeline import ScanOptions, scan
 from photocull.store.export import photo_records, to_csv
-from synthetic import sample_photos, save_photo, variant
+from synthetic import close_eyes, sample_photos, save_photo, variant
 
 # The astronaut's face in the 512-px original, [x, y, w, h] (the detector on the original photo).
 FACE = np.array([175.0, 74.0, 100.0, 100.0])
@@ -53,10 +60,16 @@ def test_faces_are_found_in_displayed_pixels_and_exported(photos, db):
         assert face["confidence"] > 0.8 and face["sharpness"] > 0
         eyes = np.array(face["keypoints"][:2])
         assert (eyes[:, 1] < box[1] + box[3] / 2).all()  # eyes in the upper half: the photo was turned upright
-        assert face["expression"] is None and face["smile"] is None and face["eyes_closed"] is None
+        assert set(face["expression"]) == set(EXPRESSIONS)
+        assert abs(sum(face["expression"].values()) - 1) < 1e-3
+        assert face["eyes_closed"] < 0.2, (name, face["eyes_closed"])  # her eyes are open
+        assert 0 <= face["smile"] <= 1
+    assert r["upright.jpg"]["faces"][0]["smile"] > 0.5  # and she smiles
     assert r["face-at-border.jpg"]["faces"][0]["box"][0] < 0.06 * SIDE
     assert r["no-people.jpg"]["faces"] == []
-    assert "face_count" in to_csv(photo_records(db)).splitlines()[0]
+    csv_rows = list(csv.DictReader(io.StringIO(to_csv(photo_records(db)))))
+    upright = next(row for row in csv_rows if row["path"].endswith("upright.jpg"))
+    assert (upright["face_count"], upright["eyes_closed_count"], upright["smiling_count"]) == ("1", "0", "1")
 
 
 def test_without_the_face_stage_faces_are_null_and_a_later_scan_adds_them(photos, db):
@@ -89,3 +102,93 @@ def test_a_frame_whose_face_is_blurred_loses_its_burst(tmp_path, db):
     assert kept and "IMG_1.jpg" not in kept
     data = json.loads(db.execute("select reason_data from photos where path like '%IMG_1.jpg'").fetchone()[0])
     assert "faces_less_sharp" in [d["code"] for d in data]
+
+
+def _group_photo(people: list[Image.Image]) -> Image.Image:
+    """People side by side on a plain wall, each head and shoulders 500 px wide."""
+    canvas = Image.new("RGB", (1600, 900), (196, 188, 176))
+    for k, person in enumerate(people):
+        canvas.paste(person.crop((250, 60, 750, 560)), (80 + 520 * k, 200))
+    return canvas
+
+
+def test_a_blink_in_a_group_photo_loses_its_burst(tmp_path, db):
+    root = tmp_path / "group"
+    when = dt.datetime(2024, 5, 1, 12, 0, 0)
+    person = astronaut()
+    faces = FaceDetector().detect(person)
+    blinking = close_eyes(person, faces[0].keypoints[:2])
+    for k in range(3):
+        people = [person, blinking if k == 1 else person, person]
+        frame = variant(_group_photo(people), np.random.default_rng(k), 0.2)
+        save_photo(frame, root / f"IMG_{k}.jpg", when + dt.timedelta(milliseconds=300 * k))
+    scan(db, [root], faces=FaceStage(), options=ScanOptions(workers=1))
+    r = records(db)
+    assert len({rec["group"] for rec in r.values()}) == 1 and r["IMG_0.jpg"]["group"] is not None
+    assert [len(rec["faces"]) for rec in r.values()] == [3, 3, 3]
+    closed = [[f["eyes_closed"] >= 0.5 for f in sorted(rec["faces"], key=lambda f: f["box"][0])] for rec in r.values()]
+    assert closed == [[False] * 3, [False, True, False], [False] * 3]
+    assert r["IMG_1.jpg"]["suggestion"] == "discard"
+    assert "eyes closed (1 of 3 faces)" in r["IMG_1.jpg"]["reasons"]
+
+
+def test_small_faces_in_a_large_frame_are_found(tmp_path, db):
+    """Faces a tenth and a twenty-fifth of the frame's width (2000×1500), as in a group shot."""
+    root = tmp_path / "small"
+    frame = sample_photos()["coffee"].resize((2000, 1500))
+    frame.paste(astronaut().crop((250, 60, 750, 560)), (200, 400))  # face 200 px wide, its box at (300, 488)
+    frame.paste(astronaut().resize((400, 400)).crop((100, 40, 300, 260)), (1500, 300))  # face about 80 px
+    save_photo(frame, root / "room.jpg", dt.datetime(2024, 5, 1, 12))
+    scan(db, [root], faces=FaceStage(), options=ScanOptions(workers=1))
+    large, small = records(db)["room.jpg"]["faces"]
+    assert np.abs(np.array(large["box"]) - [300, 488, 200, 200]).max() < 0.02 * 2000, large["box"]
+    x, y, w, _ = small["box"]
+    assert 1500 <= x + w / 2 <= 1700 and 300 <= y <= 520 and 0.03 * 2000 <= w <= 0.05 * 2000, small["box"]
+
+
+def test_models_evaluate_measures_a_face_head_on_a_folder_of_crops(tmp_path):
+    person = astronaut()
+    face = FaceDetector().detect(person)[0]
+    x0, y0, x1, y1 = face.box
+    box = (int(x0 - 40), int(y0 - 40), int(x1 + 40), int(y1 + 40))
+    blinking = close_eyes(person, face.keypoints[:2])
+    (tmp_path / "eyes" / "open").mkdir(parents=True)
+    (tmp_path / "eyes" / "closed").mkdir(parents=True)
+    person.crop(box).save(tmp_path / "eyes" / "open" / "astronaut.jpg")
+    blinking.crop(box).save(tmp_path / "eyes" / "closed" / "astronaut.jpg")
+    result = CliRunner().invoke(cli, ["models", "evaluate", "eyes", "--data", str(tmp_path / "eyes"), "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["n"] == 2 and metrics["accuracy"] == 1.0 and metrics["without_landmarks"] == 0
+    assert metrics["confusion_matrix"]["counts"] == [[1, 0], [0, 1]]
+    (tmp_path / "eyes" / "blinking").mkdir()
+    result = CliRunner().invoke(cli, ["models", "evaluate", "eyes", "--data", str(tmp_path / "eyes")])
+    assert result.exit_code == 1 and "blinking" in result.output and "open, closed" in result.output
+
+
+def test_explain_shows_a_face_heads_map_in_place_on_the_face(tmp_path):
+    from photocull.report.face_saliency import explain_face
+
+    photo = save_photo(astronaut(), tmp_path / "astronaut.jpg", dt.datetime(2024, 5, 1, 12))
+    explanation, shown = explain_face(photo, model="smile")
+    assert explanation.class_name == "smile" and explanation.scores["smile"] > 0.5
+    heat = explanation.heatmap
+    assert heat.shape == (shown.height, shown.width) and heat.max() == pytest.approx(1.0)
+    x, y, w, h = (FACE * shown.width / 512).astype(int)
+    inside = np.zeros_like(heat, dtype=bool)
+    inside[y - h // 4 : y + h + h // 4, x - w // 4 : x + w + w // 4] = True
+    assert heat[~inside].max() == 0.0  # the map covers the face and nothing else
+    eyes, _ = explain_face(photo, model="eyes")
+    assert eyes.class_name == "open" and set(eyes.scores) == {"open", "closed"}
+    ys = np.nonzero(eyes.heatmap)[0]
+    assert ys.max() < y + h / 2  # the eyes' map stays in the upper half of the face
+
+    out = tmp_path / "smile.png"
+    result = CliRunner().invoke(cli, ["explain", str(photo), "--model", "expression", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).width > shown.width
+    result = CliRunner().invoke(cli, ["explain", str(photo), "--model", "smile", "--face", "2"])
+    assert result.exit_code == 1 and "has 1 face(s): choose --face 0 to 0" in result.output
+    empty = save_photo(sample_photos()["coffee"], tmp_path / "coffee.jpg")
+    result = CliRunner().invoke(cli, ["explain", str(empty), "--model", "eyes"])
+    assert result.exit_code == 1 and "no face found" in result.output

@@ -164,3 +164,46 @@ def test_a_blurrier_frame_or_a_shaken_twin_is_never_also_kept():
     config["keep"]["min_relative_score"] = 0.5
     out = rank_group([_frame_row(0, 450.0, 0.5), _frame_row(1, 300.0, 0.5, phash=far, ts=60.0)], config)
     assert [s.suggestion for s in out] == ["keep", "discard"]
+
+
+def _faces(*people: tuple[float, float, float]) -> list[dict]:
+    """Faces as the store hands them over: (sharpness, smile, eyes_closed) per person, equal sizes."""
+    return [
+        {"box": [100.0 * k, 0.0, 80.0, 80.0], "sharpness": s, "smile": smile, "eyes_closed": closed}
+        for k, (s, smile, closed) in enumerate(people)
+    ]
+
+
+def test_a_blink_or_a_lost_smile_loses_to_a_frame_without_it_and_says_so():
+    from photocull.decide.suggest import face_summary, rank_group
+
+    config = load_config()
+
+    def frames(*faces: list[dict], sharpness: tuple[float, ...] = ()) -> list[dict]:
+        rows = []
+        for k, f in enumerate(faces):
+            row = _frame_row(k, sharpness[k] if sharpness else 400.0, 0.5)
+            row["faces"] = face_summary(f)
+            rows.append(row)
+        return rows
+
+    # frame 0 is sharper overall, but one of its three people blinked
+    blink = _faces((300, 0.9, 0.97), (300, 0.9, 0.02), (300, 0.9, 0.01))
+    open_ = _faces((300, 0.9, 0.03), (300, 0.9, 0.02), (300, 0.9, 0.01))
+    out = rank_group(frames(blink, open_, sharpness=(450.0, 400.0)), config)
+    assert [s.suggestion for s in out] == ["discard", "keep"]
+    assert "eyes closed (1 of 3 faces)" in [r.text() for r in out[0].reasons]
+    assert "everyone's eyes open" in [r.text() for r in out[1].reasons]
+    # someone smiles in frame 1 and not in frame 0
+    out = rank_group(frames(_faces((300, 0.1, 0.0), (300, 0.9, 0.0)), _faces((300, 0.8, 0.0), (300, 0.9, 0.0))), config)
+    assert [s.suggestion for s in out] == ["discard", "keep"]
+    assert "everyone smiling" in [r.text() for r in out[1].reasons]
+    assert "fewer smiles than IMG_1.jpg (1 vs 2 faces)" in [r.text() for r in out[0].reasons]
+    # a frame without a face (turned away, or missed) switches the face signals off for the group
+    out = rank_group(frames(blink, [], sharpness=(450.0, 400.0)), config)
+    assert out[0].suggestion == "keep" and not any(r.code == "eyes_closed" for s in out for r in s.reasons)
+    # faces much smaller than the largest are the background: their blinks do not count
+    background = [*_faces((300, 0.9, 0.0)), {"box": [0, 0, 20.0, 20.0], "sharpness": 50, "smile": 0, "eyes_closed": 1}]
+    summary = face_summary(background)
+    assert summary is not None and summary.subjects == 1 and summary.eyes_closed == 0
+    assert face_summary([]) is None

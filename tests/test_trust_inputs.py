@@ -374,7 +374,7 @@ def test_database_from_a_newer_photocull_is_refused_and_left_untouched(tmp_path)
         ("[weights]\nexposure = -0.5\n", "exposure"),
         ("[keep]\nmin_relative_score = 1.5\n", "min_relative_score"),
         (
-            "[weights]\nsharpness = 0\nexposure = 0\nresolution = 0\nfile_quality = 0\nhappy = 0\nface_sharpness = 0\n",
+            "[weights]\nsharpness = 0\nexposure = 0\nresolution = 0\nfile_quality = 0\nhappy = 0\nface_sharpness = 0\neyes_open = 0\nsmiles = 0\n",
             "positive weight",
         ),
     ],

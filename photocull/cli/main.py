@@ -372,8 +372,22 @@ def undo(ctx: click.Context, apply_id: int | None, as_json: bool) -> None:
 @cli.command()
 @click.argument("photo", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--group", "group_id", type=int, help="Explain every member of near-duplicate group N side by side.")
-@click.option("--model", type=click.Choice(["happy-sad", "emotion"]), default="happy-sad", show_default=True)
+@click.option(
+    "--model",
+    type=click.Choice(["happy-sad", "emotion", "expression", "smile", "eyes"]),
+    default="happy-sad",
+    show_default=True,
+    help="A mood model (the whole photo) or a face head (one face: see --face).",
+)
 @click.option("--class", "class_name", help="Class to explain (default: the model's top class).")
+@click.option(
+    "--face",
+    "face",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With a face head: which face, as the export's faces list (0 = the largest).",
+)
 @click.option(
     "--method",
     type=click.Choice(["gradcam++", "gradcam", "saliency", "scorecam"]),
@@ -394,6 +408,7 @@ def explain(
     group_id: int | None,
     model: str,
     class_name: str | None,
+    face: int,
     method: str,
     output: Path | None,
     open_after: bool,
@@ -417,13 +432,41 @@ def explain(
         if group_id is not None:
             _, out = explain_group_to_file(db, group_id, output, model=model, class_name=class_name, method=method)
         elif photo is not None:  # one of the two, checked above
-            explanation, out = explain_to_file(photo, output, model=model, class_name=class_name, method=method)
+            explanation, out = explain_to_file(
+                photo, output, model=model, class_name=class_name, method=method, face=face
+            )
             pid = photo_id(db, str(photo.resolve()))
             if pid is not None:
                 record_explanation(db, pid, out, explanation)
     click.echo(shown(str(out)))
     if open_after:
         click.launch(str(out))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.pass_context
+def doctor(ctx: click.Context, as_json: bool) -> None:
+    """Check the install: model files load and answer, HEIC decodes, the database can be written.
+
+    Exits 0 when every check passes, 1 otherwise; each failed check says what to do.
+    """
+    from photocull.report.doctor import run_checks, versions
+
+    with stderr.status("checking…"):
+        checks = run_checks(ctx.obj["db_path"])
+    if as_json:
+        click.echo(json_text({"versions": versions(), "checks": [c.__dict__ for c in checks]}, indent=2))
+    else:
+        stdout = _stdout_console()
+        stdout.print(versions(), markup=False, highlight=False)
+        for c in checks:
+            mark = Text("ok  ", style="green") if c.ok else Text("FAIL", style="bold red")
+            stdout.print(Text.assemble(mark, f" {c.name}: {c.detail}"))
+            if c.fix:
+                stdout.print(Text(f"      what to do: {c.fix}"))
+    if not all(c.ok for c in checks):
+        sys.exit(EXIT_FAILURE)
 
 
 cli.add_command(models_group)

@@ -1,4 +1,4 @@
-"""`photocull models ...`: list, train and evaluate the mood heads.
+"""`photocull models ...`: list, train and evaluate the mood heads; list and evaluate the face heads.
 
 TensorFlow is imported inside the commands only, so loading the CLI stays fast.
 """
@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from photocull.base.heads import HEADS, VALENCE
+from photocull.base.heads import FACE_HEADS, HEADS, VALENCE
 from photocull.base.modelfiles import models_dir
 from photocull.mood.tfquiet import import_tensorflow_quietly
 
@@ -85,6 +85,26 @@ def list_models() -> None:
     for file in (FULL_RANGE, SHORT_RANGE):
         state = "installed" if (folder / file).exists() else "MISSING"
         console.print(f"face detector: {file} (MediaPipe BlazeFace, Apache-2.0; face_detector.md), {state}")
+    faces = Table(title="face heads (LiteRT, trained by this project)")
+    for column in ("name", "test set", "test n", "accuracy", "bal. acc.", "macro-F1"):
+        faces.add_column(column)
+    for face_spec in FACE_HEADS.values():
+        card_path = folder / face_spec.card_file
+        if not ((folder / face_spec.litert_file).exists() and card_path.exists()):
+            missing = f"MISSING: {face_spec.litert_file} or {face_spec.card_file}"
+            faces.add_row(face_spec.name, missing, *["–"] * 4)
+            continue
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        t = card.get("test_metrics", {})
+        faces.add_row(
+            face_spec.name,
+            str(card.get("test_set", "–")),
+            str(t.get("n", "–")),
+            _fmt(t.get("accuracy")),
+            _fmt(t.get("balanced_accuracy")),
+            _fmt(t.get("macro_f1")),
+        )
+    console.print(faces)
 
 
 def _default_cache() -> Path:
@@ -153,13 +173,14 @@ def train(name: str, data_dir: Path, out_dir: Path, split_file: Path | None, cac
 
 
 @models.command(name="evaluate")
-@click.argument("name", type=click.Choice(sorted(HEADS)))
+@click.argument("name", type=click.Choice(sorted(HEADS) + sorted(FACE_HEADS)))
 @click.option(
     "--data",
     "data_dir",
     required=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="labelled folder (one subfolder per class); FI-style emotion folders are folded for happy-sad",
+    help="labelled folder (one subfolder per class); FI-style emotion folders are folded for happy-sad; "
+    "for a face head each image is one face crop",
 )
 @click.option(
     "--split-file",
@@ -172,14 +193,25 @@ def train(name: str, data_dir: Path, out_dir: Path, split_file: Path | None, cac
     type=click.Path(file_okay=False, path_type=Path),
     help="embedding cache folder [default: the user cache folder]",
 )
-def evaluate_cmd(name: str, data_dir: Path, split_file: Path | None, cache_dir: Path | None) -> None:
-    """Measure installed head NAME on any labelled folder."""
+@click.option("--json", "as_json", is_flag=True, help="print only one JSON object with the metrics on stdout")
+def evaluate_cmd(name: str, data_dir: Path, split_file: Path | None, cache_dir: Path | None, as_json: bool) -> None:
+    """Measure installed head NAME on any labelled folder.
+
+    \b
+    Face heads read one face crop per image, in subfolders named by class:
+      expression  angry/ disgust/ fear/ happy/ sad/ surprise/ neutral/  (the whole image is the face)
+      smile       smile/ non_smile/   (the face is cut where the detector finds it, as in a scan)
+      eyes        closed/ open/       (eye patches at the detector's eye keypoints)
+    """
+    if name in FACE_HEADS:
+        _evaluate_face_head(name, data_dir, split_file, cache_dir, as_json)
+        return
     import_tensorflow_quietly()
     import keras
 
+    from photocull.base.metrics import evaluate
     from photocull.base.modelfiles import model_path
     from photocull.mood.backbone import load_backbone
-    from photocull.mood.evaluation import evaluate
     from photocull.mood.training import embed_samples, load_split, read_dataset
 
     spec = HEADS[name]
@@ -198,9 +230,39 @@ def evaluate_cmd(name: str, data_dir: Path, split_file: Path | None, cache_dir: 
             )
         probs = head.predict(data.x[0], batch_size=256, verbose=0)
         metrics = evaluate(data.y, probs, spec.classes, data.sources)
+    if as_json:
+        click.echo(json.dumps(metrics))
+        return
     scope = f"test files of {split_file.name}" if split_file else "all images"
     folded = " (FI emotions folded to valence)" if label_map else ""
     _print_metrics(f"{name} on {data_dir} ({scope}, {metrics['n']} photos){folded}", metrics, spec.classes)
+
+
+def _evaluate_face_head(
+    name: str, data_dir: Path, split_file: Path | None, cache_dir: Path | None, as_json: bool
+) -> None:
+    """A face head on LiteRT, as the scan runs it (no TensorFlow)."""
+    from photocull.base.errors import PhotocullError
+    from photocull.faces.evaluate import evaluate_face_head, labelled_images
+
+    if split_file or cache_dir:
+        raise click.UsageError("--split-file and --cache apply to the mood heads only")
+    spec = FACE_HEADS[name]
+    try:
+        total = len(labelled_images(data_dir, spec.classes))
+        with Progress(console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task(f"reading faces with {name}", total=total)
+            metrics = evaluate_face_head(name, data_dir, lambda n: progress.advance(task, n))
+    except PhotocullError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(metrics))
+        return
+    _print_metrics(f"{name} on {data_dir} ({metrics['n']} faces)", metrics, spec.classes)
+    if metrics["without_landmarks"]:
+        console.print(f"{metrics['without_landmarks']} images without a detected face were read whole")
+    for line in metrics["unreadable"]:  # type: ignore[attr-defined]
+        console.print(f"[yellow]skipped[/yellow] {line}")
 
 
 def _print_metrics(title: str, m: dict, classes: tuple[str, ...]) -> None:

@@ -31,6 +31,10 @@ DEFAULTS: dict[str, dict[str, float]] = {
         # Only in groups where every member shows faces: the least sharp subject face (faces at least
         # half the largest one's width) as a fraction of the group's best; outweighs whole-scene mood.
         "face_sharpness": 0.30,
+        # Also only where every member shows faces: the share of subject faces with open eyes (a
+        # blink loses to a sharper background), and the smiling ones relative to the group's best.
+        "eyes_open": 0.40,
+        "smiles": 0.25,
     },
     # When a second member is worth keeping too.
     "keep": {

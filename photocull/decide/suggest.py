@@ -20,6 +20,7 @@ import numpy as np
 import sqlite_utils
 
 from photocull.base.bits import hamming
+from photocull.base.heads import EYES_CLOSED_AT, SMILE_AT
 from photocull.base.names import shown
 from photocull.decide.config import load_config
 from photocull.store.faces import faces_by_photo
@@ -42,6 +43,13 @@ class Reason:
             "sharper": lambda: f"sharper ({self.mine:.0f} vs {self.theirs:.0f})",
             "faces_sharper": lambda: f"faces sharper ({self.mine:.0f} vs {self.theirs:.0f})",
             "faces_less_sharp": lambda: f"faces less sharp than{other} ({self.mine:.0f} vs {self.theirs:.0f})",
+            "eyes_closed": lambda: f"eyes closed ({self.mine} of {self.theirs} faces)",
+            "eyes_open": lambda: (
+                "everyone's eyes open" if self.mine == 0 else f"fewer eyes closed ({self.mine} vs {self.theirs})"
+            ),
+            "everyone_smiling": lambda: "everyone smiling",
+            "more_smiles": lambda: f"more smiles ({self.mine} vs {self.theirs} faces)",
+            "fewer_smiles": lambda: f"fewer smiles than{other} ({self.mine} vs {self.theirs} faces)",
             "less_sharp": lambda: f"less sharp than{other} ({self.mine:.0f} vs {self.theirs:.0f})",
             "happier": lambda: f"happier ({self.mine:.2f} vs {self.theirs:.2f})",
             "less_happy": lambda: f"less happy than{other} ({self.mine:.2f} vs {self.theirs:.2f})",
@@ -114,7 +122,8 @@ def rank_group(members: list[dict], config: dict) -> list[Suggestion]:
     pixels = np.array([float(m["width"] * m["height"]) for m in members])
     expo = np.array([exposure_score(m["brightness"], m["highlights"], m["shadows"]) for m in members])
     happy = np.array([m["happy"] if m.get("happy") is not None else 0.5 for m in members])
-    faces = [m.get("face_sharpness") for m in members]
+    faces: list[FaceSummary | None] = [m.get("faces") for m in members]
+    everyone = [f for f in faces if f is not None]
     signals = {
         "sharpness": sharp / max(sharp.max(), 1e-9),
         "exposure": expo,
@@ -122,9 +131,12 @@ def rank_group(members: list[dict], config: dict) -> list[Suggestion]:
         "file_quality": file_quality(members),
         "happy": np.where(happy.max() - happy <= noise, happy.max(), happy),
     }
-    if all(f is not None for f in faces):  # the same people in every frame: the faces in focus count too
-        face_sharp = np.array(faces, dtype=float)
+    if len(everyone) == len(faces):  # people in every frame: their faces count, more than the mood
+        face_sharp = np.array([f.sharpness for f in everyone], dtype=np.float64)
         signals["face_sharpness"] = face_sharp / max(face_sharp.max(), 1e-9)
+        signals["eyes_open"] = np.array([1.0 - f.eyes_closed / f.subjects for f in everyone])
+        smiles = np.array([f.smiling / f.subjects for f in everyone])
+        signals["smiles"] = smiles / smiles.max() if smiles.max() > 0 else np.ones(len(faces))
     score = sum(w.get(name, 0.0) * values for name, values in signals.items())
     order = [int(k) for k in np.argsort(-np.round(score, 9), kind="stable")]
     best = order[0]
@@ -139,7 +151,11 @@ def rank_group(members: list[dict], config: dict) -> list[Suggestion]:
             for j in kept
         )
         blurrier = any(sharp[k] < keep_cfg["min_relative_sharpness"] * sharp[j] for j in kept)
-        if distinct and not blurrier and score[k] >= keep_cfg["min_relative_score"] * score[best]:
+        mine = faces[k]
+        blinked = mine is not None and any(
+            (theirs := faces[j]) is not None and mine.eyes_closed > theirs.eyes_closed for j in kept
+        )
+        if distinct and not blurrier and not blinked and score[k] >= keep_cfg["min_relative_score"] * score[best]:
             kept.append(k)
     out = []
     for k, m in enumerate(members):
@@ -160,13 +176,31 @@ def rank_group(members: list[dict], config: dict) -> list[Suggestion]:
 SUBJECT = 0.5  # faces at least this fraction of the largest face's width are the photo's subjects
 
 
-def subject_face_sharpness(faces: list[dict]) -> float | None:
-    """The sharpness of the least sharp subject face (None without faces): one blurred face among
-    the people photographed spoils the frame, while a small face in the background does not count."""
+@dataclass(frozen=True)
+class FaceSummary:
+    """What a frame's subject faces (at least ``SUBJECT`` of the widest one's width) add up to.
+
+    Small faces in the background do not count: one blurred face or one blink among the people
+    photographed spoils the frame, a passer-by's does not."""
+
+    subjects: int
+    sharpness: float  # the least sharp subject face's
+    eyes_closed: int  # subject faces with their eyes closed
+    smiling: int  # subject faces smiling
+
+
+def face_summary(faces: list[dict]) -> FaceSummary | None:
+    """The frame's subject faces summed up; None when it has no face (or faces were not analysed)."""
     if not faces:
         return None
     widest = max(f["box"][2] for f in faces)
-    return float(min(f["sharpness"] for f in faces if f["box"][2] >= SUBJECT * widest))
+    subjects = [f for f in faces if f["box"][2] >= SUBJECT * widest]
+    return FaceSummary(
+        subjects=len(subjects),
+        sharpness=float(min(f["sharpness"] for f in subjects)),
+        eyes_closed=sum((f.get("eyes_closed") or 0.0) >= EYES_CLOSED_AT for f in subjects),
+        smiling=sum((f.get("smile") or 0.0) >= SMILE_AT for f in subjects),
+    )
 
 
 def _same_moment(a: dict, b: dict, seconds: float) -> bool:
@@ -183,9 +217,18 @@ def _advantages(
     reasons = []
     if (me["sharpness"] or 0) >= SHARPER * (them["sharpness"] or 0) and me["sharpness"]:
         reasons.append(Reason("sharper", me["sharpness"], them["sharpness"]))
-    mine, theirs = me.get("face_sharpness"), them.get("face_sharpness")
-    if mine is not None and theirs is not None and mine >= SHARPER * theirs:
-        reasons.append(Reason("faces_sharper", mine, theirs))
+    mine, theirs = me.get("faces"), them.get("faces")
+    if mine is not None and theirs is not None:
+        if mine.eyes_closed < theirs.eyes_closed:
+            reasons.append(Reason("eyes_open", mine.eyes_closed, theirs.eyes_closed))
+        if mine.smiling > theirs.smiling:
+            reasons.append(
+                Reason("everyone_smiling")
+                if mine.smiling == mine.subjects
+                else Reason("more_smiles", mine.smiling, theirs.smiling)
+            )
+        if mine.sharpness >= SHARPER * theirs.sharpness:
+            reasons.append(Reason("faces_sharper", mine.sharpness, theirs.sharpness))
     if happy[k] - happy[other] > noise and me.get("happy") is not None:
         reasons.append(Reason("happier", float(happy[k]), float(happy[other])))
     if expo[k] - expo[other] >= 0.1:
@@ -213,9 +256,14 @@ def _disadvantages(
         reasons.append(Reason("no_capture_time", other=name))
     if (them["sharpness"] or 0) >= SHARPER * (me["sharpness"] or 0):
         reasons.append(Reason("less_sharp", me["sharpness"] or 0.0, them["sharpness"] or 0.0, name))
-    mine, theirs = me.get("face_sharpness"), them.get("face_sharpness")
-    if mine is not None and theirs is not None and theirs >= SHARPER * mine:
-        reasons.append(Reason("faces_less_sharp", mine, theirs, name))
+    mine, theirs = me.get("faces"), them.get("faces")
+    if mine is not None and theirs is not None:
+        if mine.eyes_closed > theirs.eyes_closed:
+            reasons.append(Reason("eyes_closed", mine.eyes_closed, mine.subjects))
+        if mine.smiling < theirs.smiling:
+            reasons.append(Reason("fewer_smiles", mine.smiling, theirs.smiling, name))
+        if theirs.sharpness >= SHARPER * mine.sharpness:
+            reasons.append(Reason("faces_less_sharp", mine.sharpness, theirs.sharpness, name))
     if happy[best] - happy[k] > noise and me.get("happy") is not None:
         reasons.append(Reason("less_happy", float(happy[k]), float(happy[best]), name))
     if expo[best] - expo[k] >= 0.1:
@@ -246,7 +294,7 @@ def suggest_all(db: sqlite_utils.Database, config: dict | None = None) -> dict[s
     rows = suggestion_inputs(db)
     faces = faces_by_photo(db)
     for row in rows:
-        row["face_sharpness"] = subject_face_sharpness(faces.get(row["id"], []))
+        row["faces"] = face_summary(faces.get(row["id"], []))
     by_group: dict[int, list[dict]] = {}
     suggestions: list[Suggestion] = []
     for row in rows:

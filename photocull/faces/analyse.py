@@ -1,4 +1,5 @@
-"""A photo's faces as the scan stores them: where, how sure, keypoints, and how sharp each face is.
+"""A photo's faces as the scan stores them: where, how sure, keypoints, how sharp, and what each shows
+(expression, smile, eyes closed; photocull.faces.heads).
 
 Runs in the scan's decoding processes on the preview they already decoded (one detector per
 process, one LiteRT thread each); only these small records travel back. Boxes and keypoints are in
@@ -13,12 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from photocull.faces.crops import eye_patches, face_crop
 from photocull.faces.detect import FaceDetector
+from photocull.faces.heads import FaceHeads
 from photocull.scan.measure import sharpness
 
 # Bumped when detection or a face measure changes: photos analysed otherwise are analysed again.
-FACES_VERSION = "blazeface-0.10.21-confirmed.1"
-FACE_SIDE = 128  # face crops are measured at this size, so faces of one group compare on equal terms
+FACES_VERSION = "blazeface-0.10.21-confirmed.1+heads-1"
+SHARPNESS_SIDE = 128  # face sharpness is measured at this size, so faces of one group compare on equal terms
 
 _THIS_PROCESS: dict[str, FaceAnalyser] = {}
 
@@ -43,16 +46,25 @@ class FaceAnalyser:
 
     def __init__(self) -> None:
         self.detector = FaceDetector()
+        self.heads = FaceHeads()
 
     def analyse(self, preview: Image.Image, width: int, height: int) -> list[dict[str, object]]:
         """Faces in ``preview`` (the upright photo, any size) as records, largest first."""
         rgb = preview if preview.mode == "RGB" else preview.convert("RGB")
         scale = np.array([width / rgb.width, height / rgb.height])
+        found = self.detector.detect(rgb)
+        if not found:
+            return []
+        grey_photo = rgb.convert("L")
+        readings = self.heads.read(
+            np.stack([face_crop(grey_photo, f) for f in found]), np.stack([eye_patches(grey_photo, f) for f in found])
+        )
         out: list[dict[str, object]] = []
-        for face in self.detector.detect(rgb):
+        for face, reading in zip(found, readings, strict=True):
             x0, y0, x1, y1 = face.box
-            crop = rgb.crop((int(max(x0, 0)), int(max(y0, 0)), int(min(x1, rgb.width)), int(min(y1, rgb.height))))
-            grey = np.asarray(crop.convert("L").resize((FACE_SIDE, FACE_SIDE), Image.Resampling.BILINEAR), np.float32)
+            box = (int(max(x0, 0)), int(max(y0, 0)), int(min(x1, rgb.width)), int(min(y1, rgb.height)))
+            side = (SHARPNESS_SIDE, SHARPNESS_SIDE)
+            grey = np.asarray(grey_photo.crop(box).resize(side, Image.Resampling.BILINEAR), np.float32)
             corner = np.array([x0, y0]) * scale
             size = np.array([x1 - x0, y1 - y0]) * scale
             out.append(
@@ -61,6 +73,7 @@ class FaceAnalyser:
                     "confidence": round(face.confidence, 4),
                     "keypoints": [[round(float(v), 1) for v in p] for p in face.keypoints * scale],
                     "sharpness": round(sharpness(grey), 2),
+                    **reading,
                 }
             )
         return out

@@ -22,6 +22,8 @@ FULL_RANGE = "face_detection_full_range_sparse.tflite"
 SHORT_RANGE = "face_detection_short_range.tflite"
 CONFIRM_CROP = 2.2  # side of the confirming crop, in face-box sizes
 NMS_OVERLAP = 0.3  # MediaPipe's weighted suppression threshold
+TILE = 0.6  # full-range tiles: this fraction of the longer side (about 300 px of a 504-px preview)
+TILE_SCORE = 0.75  # a face found on a tile only (more chances for a false one) must score this
 
 
 @dataclass(frozen=True)
@@ -123,17 +125,43 @@ def suppress(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray) -> li
     return out
 
 
-class FaceDetector:
-    """Both detectors of one process, loaded on first use."""
+def tiles(width: int, height: int, fraction: float) -> list[tuple[int, int, int, int]]:
+    """Overlapping square tiles, ``fraction`` of the longer side each, two along each side that is
+    longer than a tile: the full-range model sees a small face 1/fraction times larger on one."""
+    side = round(max(width, height) * fraction)
+    xs = [0, width - side] if width > side else [0]
+    ys = [0, height - side] if height > side else [0]
+    return [(x, y, x + side, y + side) for y in ys for x in xs]
 
-    def __init__(self) -> None:
+
+class FaceDetector:
+    """Both detectors of one process, loaded on first use.
+
+    ``tile`` (a fraction of the longer side, or None) adds the full-range model on overlapping
+    tiles, for faces too small for the whole-frame pass (scripts/measure_face_detectors.py).
+    """
+
+    def __init__(self, tile: float | None = TILE, tile_score: float = TILE_SCORE) -> None:
         self.full, self.short = BlazeFace(SPECS["full"]), BlazeFace(SPECS["short"])
+        self.tile, self.tile_score = tile, tile_score
+
+    def _full_range(self, img: Image.Image) -> list[Face]:
+        found = self.full.faces(img)
+        if self.tile is None:
+            return found
+        for box in tiles(img.width, img.height, self.tile):
+            offset = np.array(box[:2], dtype=np.float32)
+            found += [
+                Face(f.box + np.tile(offset, 2), f.confidence, f.keypoints + offset)
+                for f in self.full.faces(img.crop(box))
+                if f.confidence >= self.tile_score
+            ]
+        return found
 
     def detect(self, img: Image.Image) -> list[Face]:
         """Faces in an upright RGB image, in its pixels, largest first."""
-        found = []
-        for model, other in ((self.full, self.short), (self.short, self.full)):
-            found += [f for f in model.faces(img) if confirmed(other, img, f.box)]
+        found = [f for f in self._full_range(img) if confirmed(self.short, img, f.box)]
+        found += [f for f in self.short.faces(img) if confirmed(self.full, img, f.box)]
         if not found:
             return []
         merged = suppress(

@@ -474,8 +474,8 @@ def train_head(
     seed noise alone moves a small validation split by a point or two; the best seed of the best
     config is kept.
     """
+    from photocull.base.metrics import evaluate, expected_calibration_error
     from photocull.mood.backbone import load_backbone
-    from photocull.mood.evaluation import evaluate, expected_calibration_error
 
     backbone = load_backbone()
     data = _embed_split(

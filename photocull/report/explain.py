@@ -7,6 +7,7 @@ from pathlib import Path
 import sqlite_utils
 
 from photocull.base.errors import PhotocullError
+from photocull.base.heads import FACE_HEADS
 from photocull.report.panel import Explanation, render_group_png, render_png
 from photocull.report.saliency import (
     check_method,
@@ -34,8 +35,15 @@ def explain_to_file(
     model: str = "happy-sad",
     class_name: str | None = None,
     method: str = "gradcam++",
+    face: int = 0,
 ) -> tuple[Explanation, Path]:
-    """Explain one photo and render it; the whole of ``photocull explain PHOTO``."""
+    """Explain one photo and render it; the whole of ``photocull explain PHOTO``. A face head
+    (expression, smile, eyes) explains face number ``face`` of the export's list (0: the largest)."""
+    if model in FACE_HEADS:
+        from photocull.report.face_saliency import explain_face
+
+        explanation, shown = explain_face(path, model=model, face=face, class_name=class_name, method=method)
+        return explanation, render_png(explanation, shown, out_path or default_output(path))
     check_model(model)
     check_method(method)
     model_input, shown = load_photo(path)

@@ -35,7 +35,7 @@ with warnings.catch_warnings():  # tf-keras-vis 0.8.7 imports zoom from a deprec
     from tf_keras_vis.saliency import Saliency
     from tf_keras_vis.scorecam import Scorecam
     from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
-    from tf_keras_vis.utils.scores import CategoricalScore
+    from tf_keras_vis.utils.scores import BinaryScore, CategoricalScore
 
 from photocull.mood.backbone import LAST_CONV_LAYER  # noqa: E402
 from photocull.mood.scoring import load_classifier  # noqa: E402
@@ -52,15 +52,20 @@ SCORECAM_MAX_N = 64  # Faster Score-CAM: the 64 most varied of 1280 channels; ~1
 class Explainer:
     """One classifier made ready for explaining; build once per process (see ``get_explainer``).
 
-    The explainer owns ``classifier``: its softmax is swapped for a linear activation in place (no
-    clone, so a second photo costs only the explaining itself).
+    The explainer owns ``classifier``: its softmax (or, for a one-output head, its sigmoid) is
+    swapped for a linear activation in place (no clone, so a second photo costs only the
+    explaining itself). ``penultimate`` names the conv activation the CAM methods weigh.
     """
 
-    def __init__(self, classifier: keras.Model, classes: Sequence[str], name: str) -> None:
+    def __init__(
+        self, classifier: keras.Model, classes: Sequence[str], name: str, penultimate: str = LAST_CONV_LAYER
+    ) -> None:
         ReplaceToLinear()(classifier)
         self.model = classifier
         self.classes = list(classes)
         self.name = name
+        self.penultimate = penultimate
+        self.binary = classifier.output_shape[-1] == 1
         self._gradcam = GradcamPlusPlus(classifier, clone=False)
         self._gradcam_plain = Gradcam(classifier, clone=False)  # more class-specific on these heads
         self._saliency = Saliency(classifier, clone=False)
@@ -69,6 +74,9 @@ class Explainer:
     def scores(self, model_input: np.ndarray) -> dict[str, float]:
         """Class probabilities (softmax of the logits), equal to the scan's scores for this input."""
         logits = np.asarray(self.model(_batch(model_input), training=False), dtype=np.float64)[0]
+        if self.binary:
+            p = float(1.0 / (1.0 + np.exp(-logits[0])))
+            return {self.classes[0]: 1.0 - p, self.classes[1]: p}
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
         return {c: float(p) for c, p in zip(self.classes, probs)}
@@ -82,6 +90,14 @@ class Explainer:
         method: str = "gradcam++",
     ) -> Explanation:
         """Explain one 224×224 model input; the map is resized to ``map_size`` (width, height)."""
+        raw, target, scores = self.raw_map(model_input, class_name=class_name, method=method)
+        return Explanation(resize_map(raw, map_size), target, scores, method, self.name)
+
+    def raw_map(
+        self, model_input: np.ndarray, *, class_name: str | None = None, method: str = "gradcam++"
+    ) -> tuple[np.ndarray, str, dict[str, float]]:
+        """The map over the model input itself (the CAM methods: at the penultimate layer's
+        resolution), the class it explains and every class's probability."""
         check_method(method)
         scores = self.scores(model_input)
         target = class_name if class_name is not None else max(scores, key=lambda c: scores[c])
@@ -89,17 +105,17 @@ class Explainer:
             raise PhotocullError(
                 f"unknown class {target!r} for model {self.name}: choose one of {', '.join(self.classes)}"
             )
-        raw = self._raw_map(_batch(model_input), CategoricalScore(self.classes.index(target)), method)
-        return Explanation(resize_map(raw, map_size), target, scores, method, self.name)
+        score = BinaryScore(target == self.classes[1]) if self.binary else CategoricalScore(self.classes.index(target))
+        return self._raw_map(_batch(model_input), score, method), target, scores
 
-    def _raw_map(self, x: np.ndarray, score: CategoricalScore, method: str) -> np.ndarray:
+    def _raw_map(self, x: np.ndarray, score: CategoricalScore | BinaryScore, method: str) -> np.ndarray:
         with _quiet():
             if method in ("gradcam++", "gradcam"):
                 explainer = self._gradcam if method == "gradcam++" else self._gradcam_plain
                 cam = explainer(
                     score,
                     x,
-                    penultimate_layer=LAST_CONV_LAYER,
+                    penultimate_layer=self.penultimate,
                     seek_penultimate_conv_layer=False,
                     expand_cam=False,
                     normalize_cam=False,
@@ -109,16 +125,16 @@ class Explainer:
                 cam = self._scorecam(
                     score,
                     x,
-                    penultimate_layer=LAST_CONV_LAYER,
+                    penultimate_layer=self.penultimate,
                     seek_penultimate_conv_layer=False,
-                    max_N=SCORECAM_MAX_N,
+                    max_N=min(SCORECAM_MAX_N, int(self.model.get_layer(self.penultimate).output.shape[-1])),
                     expand_cam=False,
                     normalize_cam=False,
                 )
                 return np.asarray(cam)[0]
             return self._smoothgrad(x, score)
 
-    def _smoothgrad(self, x: np.ndarray, score: CategoricalScore) -> np.ndarray:
+    def _smoothgrad(self, x: np.ndarray, score: CategoricalScore | BinaryScore) -> np.ndarray:
         """SmoothGrad as tf-keras-vis computes it (mean |gradient| over noisy copies, then max over
         channels), but with the copies in one batch (4× faster than its per-sample loop) and noise
         from a fixed seed, so the same photo always gives the same map."""

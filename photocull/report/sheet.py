@@ -16,12 +16,15 @@ from pathlib import Path
 from urllib.parse import quote
 
 import sqlite_utils
+from PIL import ImageDraw
 
 from photocull.base.atomic import atomic_write_text, check_output_folder
+from photocull.base.heads import EYES_CLOSED_AT, SMILE_AT
 from photocull.base.names import shown
 from photocull.base.progress import Progress
 from photocull.scan.read import UnreadablePhoto, read_preview
 from photocull.store.explanations import explanation_paths
+from photocull.store.faces import faces_by_photo
 from photocull.store.groups import load_groups, load_review_singles
 
 THUMB_SIZE = 240
@@ -49,6 +52,7 @@ def render_contact_sheet(db: sqlite_utils.Database, path: str | os.PathLike, pro
     out = Path(path)
     check_output_folder(out)
     explanations = explanation_paths(db)
+    faces = faces_by_photo(db)
     groups = load_groups(db)
     singles = load_review_singles(db)
     if progress is not None:
@@ -65,32 +69,38 @@ def render_contact_sheet(db: sqlite_utils.Database, path: str | os.PathLike, pro
     ]
     for g in groups:
         parts.append(f'<section class="group" id="group-{g.id}"><h2>Group {g.id} · {len(g.members)} photos</h2>')
-        parts.append(_photos(g.members, explanations, out.parent, progress))
+        parts.append(_photos(g.members, explanations, faces, out.parent, progress))
         parts.append("</section>")
     if singles:
         parts.append('<section class="singles" id="review"><h2>Single photos to review</h2>')
-        parts.append(_photos(singles, explanations, out.parent, progress))
+        parts.append(_photos(singles, explanations, faces, out.parent, progress))
         parts.append("</section>")
     parts.append("</body></html>\n")
     return atomic_write_text(out, "\n".join(parts))
 
 
-def _photos(rows: list[dict], explanations: dict[int, str], report_dir: Path, progress: Progress | None) -> str:
+def _photos(
+    rows: list[dict],
+    explanations: dict[int, str],
+    faces: dict[int, list[dict]],
+    report_dir: Path,
+    progress: Progress | None,
+) -> str:
     figures = []
     for r in rows:
-        figures.append(_figure(r, explanations.get(r["id"]), report_dir))
+        figures.append(_figure(r, explanations.get(r["id"]), faces.get(r["id"], []), report_dir))
         if progress is not None:
             progress.advance(1)
     return '<div class="photos">' + "".join(figures) + "</div>"
 
 
-def _figure(row: dict, explanation: str | None, report_dir: Path) -> str:
+def _figure(row: dict, explanation: str | None, faces: list[dict], report_dir: Path) -> str:
     decision, suggestion = row.get("decision"), row.get("suggestion")
     verdict = decision or suggestion
     kind = verdict if verdict in ("keep", "discard", "review") else "none"
     badge = f"{verdict} (your decision)" if decision else (verdict or "no suggestion")
     name = shown(os.path.basename(row["path"]))
-    thumb = _thumbnail(row["path"])
+    thumb = _thumbnail(row["path"], faces, row.get("width"))
     if thumb.startswith("data:"):
         picture = f'<img src="{thumb}" alt="{escape(name)}" title="{escape(shown(row["path"]))}">'
     else:
@@ -102,13 +112,13 @@ def _figure(row: dict, explanation: str | None, report_dir: Path) -> str:
         f'<figure class="{kind}">{picture}<figcaption>'
         f'<span class="badge {kind}{" decided" if decision else ""}">{escape(badge)}</span> '
         f'<span class="name">{escape(name)}</span>'
-        f'<div class="scores">{escape(_scores(row))}</div>'
+        f'<div class="scores">{escape(_scores(row, faces))}</div>'
         + (f'<ul class="reasons">{reason_list}</ul>' if reason_list else "")
         + "</figcaption></figure>"
     )
 
 
-def _scores(row: dict) -> str:
+def _scores(row: dict, faces: list[dict]) -> str:
     parts = []
     for label, key, fmt in (
         ("sharpness", "sharpness", "{:.0f}"),
@@ -119,18 +129,39 @@ def _scores(row: dict) -> str:
             parts.append(f"{label} {fmt.format(row[key])}")
     if row.get("top_emotion"):
         parts.append(str(row["top_emotion"]))
+    if faces:
+        closed = sum((f["eyes_closed"] or 0) >= EYES_CLOSED_AT for f in faces)
+        smiling = sum((f["smile"] or 0) >= SMILE_AT for f in faces)
+        parts.append(f"{len(faces)} face{'s' if len(faces) > 1 else ''}, {smiling} smiling, {closed} eyes closed")
     return " · ".join(parts)
 
 
-def _thumbnail(path: str) -> str:
-    """A ~240 px upright JPEG data URI, or the reason there is none."""
+FACE_COLOURS = {"eyes closed": (230, 57, 70), "smiling": (46, 204, 113), "face": (255, 209, 102)}
+
+
+def _thumbnail(path: str, faces: list[dict], width: int | None) -> str:
+    """A ~240 px upright JPEG data URI with the faces outlined (red: eyes closed, green: smiling,
+    yellow: neither), or the reason there is none."""
     try:
-        img = read_preview(path).image
+        img = read_preview(path).image.convert("RGB")
     except (UnreadablePhoto, OSError) as exc:
         return f"no thumbnail: {shown(str(exc))}"
     img.thumbnail((THUMB_SIZE, THUMB_SIZE))
+    if faces and width:
+        draw = ImageDraw.Draw(img)
+        scale = img.width / width
+        for f in faces:
+            x, y, w, h = (v * scale for v in f["box"])
+            flag = (
+                "eyes closed"
+                if (f["eyes_closed"] or 0) >= EYES_CLOSED_AT
+                else "smiling"
+                if (f["smile"] or 0) >= SMILE_AT
+                else "face"
+            )
+            draw.rectangle((x, y, x + w, y + h), outline=FACE_COLOURS[flag], width=2)
     buf = io.BytesIO()
-    img.convert("RGB").save(buf, "JPEG", quality=80)
+    img.save(buf, "JPEG", quality=80)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import sqlite_utils
 
-from photocull.base.heads import EMOTIONS
+from photocull.base.heads import EMOTIONS, EYES_CLOSED_AT, SMILE_AT
 from photocull.base.names import json_text
 from photocull.store.faces import faces_by_photo
 
@@ -36,6 +36,8 @@ CSV_FIELDS = (
     "top_emotion",
     *tuple(f"emotion_{name}" for name in EMOTIONS),
     "face_count",
+    "eyes_closed_count",
+    "smiling_count",
 )
 
 
@@ -71,13 +73,8 @@ def photo_records(db: sqlite_utils.Database) -> Iterator[dict]:
             "top_emotion": row["top_emotion"],
             "emotions": json.loads(row["emotions"]) if row["emotions"] else None,
             # [] when the photo was analysed and has no face; None when faces were not analysed
-            "faces": None if row["faces_version"] is None else [_face(f) for f in faces.get(row["id"], [])],
+            "faces": None if row["faces_version"] is None else faces.get(row["id"], []),
         }
-
-
-def _face(face: dict) -> dict:
-    """A face as exported: the face heads (expression, smile, eyes) are not shipped yet, so None."""
-    return {**face, "expression": None, "smile": None, "eyes_closed": None}
 
 
 def error_records(db: sqlite_utils.Database) -> Iterator[dict]:
@@ -92,7 +89,8 @@ def to_json(records: Iterator[dict]) -> str:
 
 def to_csv(records: Iterator[dict], fields: tuple[str, ...] = CSV_FIELDS) -> str:
     """Flat columns: ``reasons`` joined with "; ", one ``emotion_<class>`` column per emotion,
-    ``face_count`` (empty when faces were not analysed)."""
+    ``face_count``, ``eyes_closed_count`` and ``smiling_count`` (empty when faces were not analysed;
+    a face counts at a probability of at least ``EYES_CLOSED_AT`` / ``SMILE_AT``)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
@@ -102,6 +100,11 @@ def to_csv(records: Iterator[dict], fields: tuple[str, ...] = CSV_FIELDS) -> str
             flat["reasons"] = "; ".join(rec["reasons"])
         for name in EMOTIONS:
             flat[f"emotion_{name}"] = (rec.get("emotions") or {}).get(name)
-        flat["face_count"] = None if rec.get("faces") is None else len(rec["faces"])
+        faces = rec.get("faces")
+        flat["face_count"] = None if faces is None else len(faces)
+        flat["eyes_closed_count"] = (
+            None if faces is None else sum((f["eyes_closed"] or 0) >= EYES_CLOSED_AT for f in faces)
+        )
+        flat["smiling_count"] = None if faces is None else sum((f["smile"] or 0) >= SMILE_AT for f in faces)
         writer.writerow(flat)
     return out.getvalue()

@@ -17,10 +17,20 @@ def write_faces(db: sqlite_utils.Database, found: list[tuple[str, list[dict]]], 
         photo_id = row[0]
         db.execute("delete from faces where photo_id = ?", [photo_id])
         db.conn.executemany(
-            "insert into faces (photo_id, idx, x, y, w, h, confidence, keypoints, sharpness) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into faces (photo_id, idx, x, y, w, h, confidence, keypoints, sharpness, expression, smile, "
+            "eyes_closed) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (photo_id, k, *f["box"], f["confidence"], json.dumps(f["keypoints"]), f["sharpness"])
+                (
+                    photo_id,
+                    k,
+                    *f["box"],
+                    f["confidence"],
+                    json.dumps(f["keypoints"]),
+                    f["sharpness"],
+                    json.dumps(f["expression"]) if f.get("expression") is not None else None,
+                    f.get("smile"),
+                    f.get("eyes_closed"),
+                )
                 for k, f in enumerate(faces)
             ],
         )
@@ -37,6 +47,9 @@ def faces_by_photo(db: sqlite_utils.Database) -> dict[int, list[dict]]:
                 "confidence": r["confidence"],
                 "keypoints": json.loads(r["keypoints"]),
                 "sharpness": r["sharpness"],
+                "expression": json.loads(r["expression"]) if r["expression"] else None,
+                "smile": r["smile"],
+                "eyes_closed": r["eyes_closed"],
             }
         )
     return out

@@ -178,6 +178,16 @@ def m012_faces(db: sqlite_utils.Database) -> None:
     db.table("photos").add_column("faces_version", str)
 
 
+@migration
+def m013_face_readings(db: sqlite_utils.Database) -> None:
+    # What the face heads read in each face: the seven expression probabilities (JSON object),
+    # and the smile and eyes-closed probabilities. NULL for faces analysed before the heads existed.
+    faces = db.table("faces")
+    faces.add_column("expression", str)
+    faces.add_column("smile", float)
+    faces.add_column("eyes_closed", float)
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations this database has not seen; return their names."""
     db.table("_migrations").create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)

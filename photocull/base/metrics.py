@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,7 @@ def negative_log_likelihood(y_true: np.ndarray, probs: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, 1.0))))
 
 
-def _summary(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> dict:
+def _summary(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
     y_pred = probs.argmax(axis=1)
     cm = confusion_matrix(y_true, y_pred, len(classes))
     precision, recall, f1 = per_class_precision_recall_f1(cm)
@@ -79,7 +80,7 @@ def _summary(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> d
 
 def evaluate(
     y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str], sources: Sequence[str] | np.ndarray | None = None
-) -> dict:
+) -> dict[str, Any]:
     """All metrics for one labelled set, JSON-ready; per-source breakdown when sources are given.
 
     For two classes, ROC-AUC scores class index 1 as the positive class.

@@ -1,0 +1,81 @@
+"""Why did a face head read this face so? Its saliency map on the face crop, shown in place on the photo.
+
+The face is found, cut and levelled exactly as the scan does it (the scan's preview, the same
+detector, photocull.faces.crops), so ``--face N`` is the export's ``faces[N]`` and the scores are
+the stored ones up to the runtime (Keras here, LiteRT in the scan). The map over the 48×48 crop (or
+over both 24×24 eye patches) is laid back onto the photo through the crop's own geometry: it
+covers the face and is zero elsewhere.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from photocull.base.errors import PhotocullError
+from photocull.base.heads import FACE_HEADS
+from photocull.base.modelfiles import WHAT_TO_DO, model_path
+from photocull.faces.crops import eye_frames, eye_patches, face_crop, face_frame, uncut
+from photocull.faces.detect import FaceDetector
+from photocull.report.panel import Explanation
+from photocull.report.saliency import Explainer, check_method, display_image, keras
+from photocull.scan.read import UnreadablePhoto, read_preview
+
+
+@functools.cache
+def get_face_explainer(model: str) -> Explainer:
+    """The process-wide explainer of one face head (its Keras file), loaded on first use."""
+    spec = FACE_HEADS[model]
+    try:
+        classifier = keras.models.load_model(model_path(spec.keras_file), compile=False)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        raise PhotocullError(f"cannot load the {model} head: {exc}. {WHAT_TO_DO}") from exc
+    classifier.trainable = False
+    last_activation = [layer.name for layer in classifier.layers if isinstance(layer, keras.layers.Activation)][-1]
+    return Explainer(classifier, spec.classes, model, penultimate=last_activation)
+
+
+def explain_face(
+    path: str | Path, *, model: str, face: int = 0, class_name: str | None = None, method: str = "gradcam++"
+) -> tuple[Explanation, Image.Image]:
+    """Explain face number ``face`` (0: the largest) of a photo with face head ``model``; returns the
+    explanation (its map at the display image's size) and the display image."""
+    if model not in FACE_HEADS:
+        raise PhotocullError(f"unknown face model {model!r}: choose one of {', '.join(FACE_HEADS)}")
+    check_method(method)
+    try:
+        preview = read_preview(str(path)).image.convert("RGB")
+    except UnreadablePhoto as exc:
+        raise PhotocullError(f"cannot explain {path}: {exc}") from None
+    except OSError as exc:
+        raise PhotocullError(f"cannot explain {path}: {exc.strerror or exc}") from None
+    found = FaceDetector().detect(preview)
+    if not found:
+        raise PhotocullError(f"{path}: no face found, so there is nothing for the {model} head to explain")
+    if not 0 <= face < len(found):
+        raise PhotocullError(f"{path} has {len(found)} face(s): choose --face 0 to {len(found) - 1} (0 is the largest)")
+    explainer = get_face_explainer(model)
+    grey = preview.convert("L")
+    the_face = found[face]
+    if FACE_HEADS[model].input == "eyes":
+        cuts, frames = list(eye_patches(grey, the_face)), eye_frames(the_face)
+    else:
+        cuts, frames = [face_crop(grey, the_face)], [face_frame(the_face)]
+    maps, all_scores = [], []
+    target = class_name
+    for cut, frame in zip(cuts, frames, strict=True):
+        raw, target, scores = explainer.raw_map(cut[..., None].astype(np.float32), class_name=target, method=method)
+        side = cut.shape[0]
+        raw = np.asarray(
+            Image.fromarray(raw.astype(np.float32), mode="F").resize((side, side), Image.Resampling.BILINEAR)
+        )
+        maps.append(uncut(np.maximum(raw, 0.0), frame, preview.size))
+        all_scores.append(scores)
+    scores = {c: float(np.mean([s[c] for s in all_scores])) for c in explainer.classes}  # as the scan: eyes averaged
+    shown = display_image(preview)
+    heat = np.asarray(Image.fromarray(np.maximum.reduce(maps), mode="F").resize(shown.size, Image.Resampling.BILINEAR))
+    heat = heat / heat.max() if heat.max() > 0 else heat
+    return Explanation(heat.astype(np.float32), str(target), scores, method, f"{model} (face {face})"), shown
