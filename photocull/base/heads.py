@@ -6,7 +6,9 @@ heads that read one face); training, scoring, export and the CLI read this.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 EMBEDDING_DIM = 1280  # the MobileNetV2 backbone's pooled embedding, stored per photo and fed to every head
 EMOTIONS = ("amusement", "anger", "awe", "contentment", "disgust", "excitement", "fear", "sadness")
@@ -82,6 +84,17 @@ class FaceHeadSpec:
 # Eyes: chosen on validation, 0.7% of open faces flagged and 94.5% of closed ones found (models/eyes.json).
 SMILE_AT = 0.5
 EYES_CLOSED_AT = 0.7
+
+
+def is_smiling(face: Mapping[str, Any]) -> bool:
+    """Whether a stored face (an export ``faces`` item) counts as smiling; unread counts as not."""
+    return bool((face.get("smile") or 0.0) >= SMILE_AT)
+
+
+def has_eyes_closed(face: Mapping[str, Any]) -> bool:
+    """Whether a stored face counts as having its eyes closed; unread counts as open."""
+    return bool((face.get("eyes_closed") or 0.0) >= EYES_CLOSED_AT)
+
 
 FACE_HEADS = {
     "expression": FaceHeadSpec("expression", "expression", EXPRESSIONS, "face"),

@@ -20,7 +20,7 @@ import numpy as np
 import sqlite_utils
 
 from photocull.base.bits import hamming
-from photocull.base.heads import EYES_CLOSED_AT, SMILE_AT
+from photocull.base.heads import has_eyes_closed, is_smiling
 from photocull.base.names import shown
 from photocull.decide.config import load_config
 from photocull.store.faces import faces_by_photo
@@ -198,8 +198,8 @@ def face_summary(faces: list[dict]) -> FaceSummary | None:
     return FaceSummary(
         subjects=len(subjects),
         sharpness=float(min(f["sharpness"] for f in subjects)),
-        eyes_closed=sum((f.get("eyes_closed") or 0.0) >= EYES_CLOSED_AT for f in subjects),
-        smiling=sum((f.get("smile") or 0.0) >= SMILE_AT for f in subjects),
+        eyes_closed=sum(map(has_eyes_closed, subjects)),
+        smiling=sum(map(is_smiling, subjects)),
     )
 
 

@@ -50,6 +50,12 @@ class Face:
     confidence: float
     keypoints: np.ndarray  # [6, 2]
 
+    def moved(self, dx: float, dy: float) -> Face:
+        """The same face in an image whose origin lies at (-dx, -dy) of this one's: from a crop
+        or tile back to the whole image, or into a padded copy."""
+        shift = np.array([dx, dy], dtype=np.float32)
+        return Face(self.box + np.tile(shift, 2), self.confidence, self.keypoints + shift)
+
 
 def _anchors(spec: _Spec) -> np.ndarray:
     """Anchor centres of MediaPipe's SSD anchor calculator (fixed anchor size: only centres matter)."""
@@ -150,11 +156,8 @@ class FaceDetector:
         if self.tile is None:
             return found
         for box in tiles(img.width, img.height, self.tile):
-            offset = np.array(box[:2], dtype=np.float32)
             found += [
-                Face(f.box + np.tile(offset, 2), f.confidence, f.keypoints + offset)
-                for f in self.full.faces(img.crop(box))
-                if f.confidence >= self.tile_score
+                f.moved(box[0], box[1]) for f in self.full.faces(img.crop(box)) if f.confidence >= self.tile_score
             ]
         return found
 

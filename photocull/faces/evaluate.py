@@ -23,7 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import FACE_HEADS
 from photocull.base.metrics import evaluate
-from photocull.faces.crops import eye_patches, face_crop
+from photocull.faces.crops import FACE_SIDE, eye_patches, face_crop
 from photocull.faces.detect import Face, FaceDetector
 from photocull.faces.heads import FaceHeads
 
@@ -62,11 +62,7 @@ def _landmarked(detector: FaceDetector, img: Image.Image) -> Face | None:
     w, h = img.size
     pad = (w // 3, h // 3)
     found = detector.detect(ImageOps.expand(img, border=pad, fill=(128, 128, 128)))
-    if not found:
-        return None
-    f = found[0]
-    shift = np.array(pad, dtype=float)
-    return Face(f.box - np.tile(shift, 2), f.confidence, f.keypoints - shift)
+    return found[0].moved(-pad[0], -pad[1]) if found else None
 
 
 def evaluate_face_head(name: str, folder: Path, progress: Callable[[int], None] | None = None) -> dict[str, object]:
@@ -84,7 +80,7 @@ def evaluate_face_head(name: str, folder: Path, progress: Callable[[int], None] 
             continue
         grey = img.convert("L")
         if name == "expression":
-            x = np.asarray(grey.resize((48, 48), Image.Resampling.BILINEAR), np.uint8)[None]
+            x = np.asarray(grey.resize((FACE_SIDE, FACE_SIDE), Image.Resampling.BILINEAR), np.uint8)[None]
             p = heads.expression(x)[0]
         else:
             face = _landmarked(detector, img)

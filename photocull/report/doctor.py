@@ -53,7 +53,10 @@ def versions() -> str:
 
 def _model_files() -> Check:
     folder = models_dir()
-    wanted = ["photocull_scorer.tflite", "face_detection_full_range_sparse.tflite", "face_detection_short_range.tflite"]
+    from photocull.faces.detect import FULL_RANGE, SHORT_RANGE
+    from photocull.mood.litert import SCORER_FILE
+
+    wanted = [SCORER_FILE, FULL_RANGE, SHORT_RANGE]
     wanted += [f for spec in HEADS.values() for f in (spec.head_file, spec.card_file)]
     wanted += [f for spec in FACE_HEADS.values() for f in (spec.litert_file, spec.keras_file, spec.card_file)]
     wanted += ["mobilenet_v2_imagenet.weights.h5", SAMPLE]

@@ -21,8 +21,8 @@ from photocull.base.modelfiles import WHAT_TO_DO, model_path
 from photocull.faces.crops import eye_frames, eye_patches, face_crop, face_frame, uncut
 from photocull.faces.detect import FaceDetector
 from photocull.report.panel import Explanation
-from photocull.report.saliency import Explainer, check_method, display_image, keras
-from photocull.scan.read import UnreadablePhoto, read_preview
+from photocull.report.saliency import Explainer, check_method, display_image, keras, reading
+from photocull.scan.read import read_preview
 
 
 @functools.cache
@@ -46,12 +46,8 @@ def explain_face(
     if model not in FACE_HEADS:
         raise PhotocullError(f"unknown face model {model!r}: choose one of {', '.join(FACE_HEADS)}")
     check_method(method)
-    try:
+    with reading(path):
         preview = read_preview(str(path)).image.convert("RGB")
-    except UnreadablePhoto as exc:
-        raise PhotocullError(f"cannot explain {path}: {exc}") from None
-    except OSError as exc:
-        raise PhotocullError(f"cannot explain {path}: {exc.strerror or exc}") from None
     found = FaceDetector().detect(preview)
     if not found:
         raise PhotocullError(f"{path}: no face found, so there is nothing for the {model} head to explain")

@@ -188,16 +188,23 @@ def display_image(img: Image.Image, size: int = DISPLAY_SIZE) -> Image.Image:
     return shown
 
 
-def load_photo(path: str | Path) -> tuple[np.ndarray, Image.Image]:
-    """The model input exactly as a scan makes it (so scores match the stored ones) and an upright
-    display image; an unreadable file becomes a PhotocullError naming it."""
+@contextlib.contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Turn a photo that cannot be read into a PhotocullError naming it."""
     try:
-        model_input = load_model_input(path)
-        shown = display_image(read_preview(str(path), draft_size=(DISPLAY_SIZE, DISPLAY_SIZE)).image)
+        yield
     except UnreadablePhoto as exc:
         raise PhotocullError(f"cannot explain {path}: {exc}") from None
     except OSError as exc:
         raise PhotocullError(f"cannot explain {path}: {exc.strerror or exc}") from None
+
+
+def load_photo(path: str | Path) -> tuple[np.ndarray, Image.Image]:
+    """The model input exactly as a scan makes it (so scores match the stored ones) and an upright
+    display image; an unreadable file becomes a PhotocullError naming it."""
+    with reading(path):
+        model_input = load_model_input(path)
+        shown = display_image(read_preview(str(path), draft_size=(DISPLAY_SIZE, DISPLAY_SIZE)).image)
     return model_input, shown
 
 

@@ -19,7 +19,7 @@ import sqlite_utils
 from PIL import ImageDraw
 
 from photocull.base.atomic import atomic_write_text, check_output_folder
-from photocull.base.heads import EYES_CLOSED_AT, SMILE_AT
+from photocull.base.heads import has_eyes_closed, is_smiling
 from photocull.base.names import shown
 from photocull.base.progress import Progress
 from photocull.scan.read import UnreadablePhoto, read_preview
@@ -130,8 +130,8 @@ def _scores(row: dict, faces: list[dict]) -> str:
     if row.get("top_emotion"):
         parts.append(str(row["top_emotion"]))
     if faces:
-        closed = sum((f["eyes_closed"] or 0) >= EYES_CLOSED_AT for f in faces)
-        smiling = sum((f["smile"] or 0) >= SMILE_AT for f in faces)
+        closed = sum(map(has_eyes_closed, faces))
+        smiling = sum(map(is_smiling, faces))
         parts.append(f"{len(faces)} face{'s' if len(faces) > 1 else ''}, {smiling} smiling, {closed} eyes closed")
     return " · ".join(parts)
 
@@ -152,13 +152,7 @@ def _thumbnail(path: str, faces: list[dict], width: int | None) -> str:
         scale = img.width / width
         for f in faces:
             x, y, w, h = (v * scale for v in f["box"])
-            flag = (
-                "eyes closed"
-                if (f["eyes_closed"] or 0) >= EYES_CLOSED_AT
-                else "smiling"
-                if (f["smile"] or 0) >= SMILE_AT
-                else "face"
-            )
+            flag = "eyes closed" if has_eyes_closed(f) else "smiling" if is_smiling(f) else "face"
             draw.rectangle((x, y, x + w, y + h), outline=FACE_COLOURS[flag], width=2)
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=80)

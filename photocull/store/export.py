@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import sqlite_utils
 
-from photocull.base.heads import EMOTIONS, EYES_CLOSED_AT, SMILE_AT
+from photocull.base.heads import EMOTIONS, has_eyes_closed, is_smiling
 from photocull.base.names import json_text
 from photocull.store.faces import faces_by_photo
 
@@ -90,7 +90,7 @@ def to_json(records: Iterator[dict]) -> str:
 def to_csv(records: Iterator[dict], fields: tuple[str, ...] = CSV_FIELDS) -> str:
     """Flat columns: ``reasons`` joined with "; ", one ``emotion_<class>`` column per emotion,
     ``face_count``, ``eyes_closed_count`` and ``smiling_count`` (empty when faces were not analysed;
-    a face counts at a probability of at least ``EYES_CLOSED_AT`` / ``SMILE_AT``)."""
+    a face counts as photocull.base.heads' ``has_eyes_closed`` / ``is_smiling`` say)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
@@ -102,9 +102,7 @@ def to_csv(records: Iterator[dict], fields: tuple[str, ...] = CSV_FIELDS) -> str
             flat[f"emotion_{name}"] = (rec.get("emotions") or {}).get(name)
         faces = rec.get("faces")
         flat["face_count"] = None if faces is None else len(faces)
-        flat["eyes_closed_count"] = (
-            None if faces is None else sum((f["eyes_closed"] or 0) >= EYES_CLOSED_AT for f in faces)
-        )
-        flat["smiling_count"] = None if faces is None else sum((f["smile"] or 0) >= SMILE_AT for f in faces)
+        flat["eyes_closed_count"] = None if faces is None else sum(map(has_eyes_closed, faces))
+        flat["smiling_count"] = None if faces is None else sum(map(is_smiling, faces))
         writer.writerow(flat)
     return out.getvalue()
