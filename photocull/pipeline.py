@@ -91,6 +91,7 @@ class ScanSummary:
     started: float = field(default_factory=time.perf_counter, repr=False)
 
     COUNTS = (
+        "photos",
         "photos_found",
         "new",
         "changed",
@@ -109,10 +110,15 @@ class ScanSummary:
         "other_names",
     )
 
+    @property
+    def photos(self) -> int:
+        """Photo files found that could be read: ``photos_found`` counts the unreadable ones too."""
+        return self.counts["photos_found"] - self.counts["errors"]
+
     def as_dict(self) -> dict:
         return {
             "roots": self.roots,
-            **{key: self.counts[key] for key in self.COUNTS},
+            **{key: self.photos if key == "photos" else self.counts[key] for key in self.COUNTS},
             **{key: n for key, n in sorted(self.counts.items()) if key not in self.COUNTS},
             "groups": self.groups,
             "grouped_photos": self.grouped_photos,
@@ -149,7 +155,9 @@ def _plan_root(
     factory = _worker_factory(scorer)
     face_factory = None if faces is None else faces.worker_factory
 
-    def task(f: FoundFile, measure: bool = True, score: bool = True, find_faces: bool = True) -> Task:
+    def task(
+        f: FoundFile, measure: bool = True, score: bool = True, find_faces: bool = True, counted_as: str = ""
+    ) -> Task:
         return Task(
             f.path,
             f.size,
@@ -158,6 +166,7 @@ def _plan_root(
             model_input=scorer is not None and score,
             scorer=factory,
             faces=face_factory if find_faces else None,
+            counted_as=counted_as,
         )
 
     found = discover(root, seen_files)
@@ -179,7 +188,7 @@ def _plan_root(
             stale_scores = scorer is not None and row["model_version"] != scorer.version
             stale_faces = faces is not None and row["faces_version"] != faces.version
             if stale_scores or stale_faces:
-                tasks.append(task(f, measure=False, score=stale_scores, find_faces=stale_faces))
+                tasks.append(task(f, measure=False, score=stale_scores, find_faces=stale_faces, counted_as="unchanged"))
             continue
         err = known_errors.get(f.path)
         if err is not None and err["size"] == f.size and err["mtime_ns"] == f.mtime_ns:
@@ -188,7 +197,7 @@ def _plan_root(
         if row is not None:
             same = row["size"] == f.size and row["mtime_ns"] == f.mtime_ns
             summary.counts["read_again" if same else "changed"] += 1
-            tasks.append(task(f))
+            tasks.append(task(f, counted_as="read_again" if same else "changed"))
         else:
             new_files.append(f)
     moves = _find_moves(db, seen, new_files)
@@ -201,7 +210,7 @@ def _plan_root(
     for f in new_files:
         if f.path not in moved_paths:
             summary.counts["new"] += 1
-            tasks.append(task(f))
+            tasks.append(task(f, counted_as="new"))
     gone = [r["id"] for p, r in known.items() if p not in seen and r["id"] not in moved_ids and not r["missing_since"]]
     store.mark_missing(db, gone)
     store.forget_errors(db, [p for p in known_errors if p not in seen])
@@ -296,6 +305,9 @@ def _flush(
     summary.counts["scored"] += len(scores)
     summary.counts["faces"] += sum(len(f) for _, f in found)
     summary.counts["errors"] += len(errors)
+    for r in results:
+        if r.error and r.task.counted_as:
+            summary.counts[r.task.counted_as] -= 1
 
 
 def real_roots(roots: Iterable[str | os.PathLike]) -> list[str]:

@@ -33,8 +33,10 @@ def test_scan_review_export_round_trip(library, tmp_path):
     assert summary["groups"] == len(library.groups)
 
     review = json.loads(run("review", "--json", db=db).stdout)
-    assert [len(g["members"]) for g in review["groups"]] == sorted((len(g) for g in library.groups), reverse=True)
-    assert review["review"] == []  # no junk among the fixtures' single photos
+    assert review["schema_version"] == 1
+    assert [g["size"] for g in review["groups"]] == sorted((len(g) for g in library.groups), reverse=True)
+    assert all(len(g["photos"]) == g["size"] and not g["decided"] for g in review["groups"])
+    assert review["singles"] == []  # no junk among the fixtures' single photos
     text = run("review", db=db).stdout
     assert "IMG_1000.jpg" in text and "group" in text
 

@@ -8,6 +8,8 @@ which is what a map that ignores the model or class would give.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -19,6 +21,7 @@ from photocull.base.modelfiles import models_dir
 from photocull.mood.backbone import EMBEDDING_LAYER
 from photocull.mood.scoring import load_classifier
 from photocull.report import explain, panel, saliency
+from photocull.report.panel import Explanation
 from photocull.report.saliency import Explainer, explain_image
 from photocull.scan.model_input import to_model_input
 from synthetic import save_photo
@@ -132,9 +135,14 @@ def test_png_has_photo_and_panel_and_is_recorded(explainer, chelsea, tmp_path, d
     assert rows[0]["path"] == str(out.resolve()) and rows[0]["class_name"] == explanation.class_name
 
 
-def test_default_output_is_the_stem_in_the_current_directory(tmp_path, monkeypatch):
+def test_default_output_names_photo_model_and_class_in_the_current_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert explain.default_output("/photos/IMG_1234.HEIC") == tmp_path / "IMG_1234.explain.png"
+    e = Explanation(np.zeros((2, 2), np.float32), "happy", {"happy": 0.7, "sad": 0.3}, "gradcam++", "happy-sad")
+    assert explain.default_output("/photos/IMG_1234.HEIC", e) == tmp_path / "IMG_1234.happy-sad.happy.explain.png"
+    other = Explanation(e.heatmap, "awe", {"awe": 1.0}, "gradcam++", "emotions")
+    assert explain.default_output("/photos/IMG_1234.HEIC", other, face=None).name == "IMG_1234.emotions.awe.explain.png"
+    face = Explanation(e.heatmap, "eyes closed", {"eyes closed": 1.0}, "gradcam++", "eyes")
+    assert explain.default_output("/p/IMG_1.jpg", face, face=2).name == "IMG_1.eyes.face2.eyes_closed.explain.png"
 
 
 def test_exif_rotated_photo_is_explained_upright(explainer, chelsea, tmp_path):
@@ -196,7 +204,13 @@ def test_cli_explains_a_photo_and_a_group(chelsea, tmp_path, monkeypatch):
     assert runner.invoke(cli, ["--db", db, "scan", str(tmp_path), "--no-models", "--workers", "1"]).exit_code == 0
     result = runner.invoke(cli, ["--db", db, "explain", str(photo)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == str(tmp_path / "cat.explain.png") and (tmp_path / "cat.explain.png").exists()
+    first = tmp_path / "cat.happy-sad.happy.explain.png"
+    assert result.stdout.strip() in (str(first), str(first).replace(".happy.", ".sad."))
+    assert Path(result.stdout.strip()).exists()
+    # another model does not overwrite the first explanation
+    result = runner.invoke(cli, ["--db", db, "explain", str(photo), "--model", "emotion", "--class", "awe"])
+    assert result.stdout.strip() == str(tmp_path / "cat.emotion.awe.explain.png")
+    assert len(list(tmp_path.glob("cat.*.explain.png"))) == 2
     group = runner.invoke(cli, ["--db", db, "explain", "--group", "1", "--method", "gradcam", "-o", "g.png"])
     assert group.exit_code == 0, group.output
     assert (tmp_path / "g.png").exists()

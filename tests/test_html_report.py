@@ -6,8 +6,8 @@ import base64
 import datetime as dt
 import io
 import json
-import os
 import re
+import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,7 +23,10 @@ from photocull.store.database import open_db
 from synthetic import save_photo, variant
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
-CHROMIUM = "/usr/bin/chromium"
+# Any Chromium or Chrome on PATH (the Debian/Ubuntu package is `chromium`; no driver is needed).
+CHROMIUM = next(
+    (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), ""
+)
 
 
 @pytest.fixture
@@ -101,6 +104,17 @@ def test_contact_sheet_shows_groups_badges_scores_and_reasons(sheet_library, tmp
     assert "happy 0.82" in badges and "contentment" in badges and "sharpness" in badges
     assert "blurry <b>bold</b> & more" in badges and "&lt;b&gt;bold&lt;/b&gt; &amp; more" in text
     assert "kept.jpg" not in text
+    assert "word-break:break-all" not in text and "overflow-wrap:break-word" in text  # names wrap between words
+
+
+def test_unreadable_files_have_their_own_section(sheet_library, tmp_path):
+    db, root, _ids = sheet_library
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    scan(db, [root], options=ScanOptions(workers=1))
+    dom = Dom(render_contact_sheet(db, tmp_path / "sheet.html").read_text(encoding="utf-8"))
+    assert len(dom.having("section", "unreadable")) == 1
+    said = "".join(dom.text)
+    assert "broken.jpg" in said and "corrupt or unsupported image" in said and "1 unreadable file" in said
 
 
 def test_hostile_names_are_text_and_the_page_is_offline(sheet_library, tmp_path):
@@ -135,7 +149,7 @@ def test_thumbnail_links_to_an_existing_explanation(sheet_library, tmp_path):
     assert [a["href"] for a in dom.having("a")] == ["explain/IMG%200001.png"]
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="headless Chromium is not installed")
+@pytest.mark.skipif(not CHROMIUM, reason="no Chromium or Chrome on PATH (apt-get install chromium)")
 def test_a_browser_shows_the_sheet_as_intended(sheet_library, tmp_path):
     db, _, _ = sheet_library
     sheet = render_contact_sheet(db, tmp_path / "sheet.html")

@@ -11,6 +11,7 @@ what was finished is saved).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -29,11 +30,25 @@ from photocull.cli.models import models as models_group
 stderr = Console(stderr=True)
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
+REVIEW_LIMIT = 10  # groups `review` shows by default: a summary that reads in a terminal
 
 
 def _stdout_console() -> Console:
-    """Tables piped to a file or another program are not squeezed to 80 columns."""
-    return Console() if sys.stdout.isatty() else Console(width=220)
+    """A terminal's own width; piped or redirected, ``COLUMNS`` if set, else 80 (never a pager)."""
+    if sys.stdout.isatty():
+        return Console()
+    columns = os.environ.get("COLUMNS", "")
+    return Console(width=int(columns) if columns.isdigit() and int(columns) > 0 else 80)
+
+
+def _show(console: Console, *renderables: Any) -> None:
+    """Print to stdout; piped or redirected, without the padding rich adds at the end of lines."""
+    if console.is_terminal:
+        console.print(*renderables)
+        return
+    with console.capture() as captured:
+        console.print(*renderables)
+    click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
 class _Group(click.Group):
@@ -178,8 +193,12 @@ def scan(
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON.")
-@click.option("--all", "show_all", is_flag=True, help="Show every group, also those you have decided.")
-@click.option("--limit", type=click.IntRange(1), help="Show at most this many groups.")
+@click.option("--all", "show_all", is_flag=True, help="Show every group, decided ones too, with no limit.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    help=f"Show at most this many groups, largest first [default: {REVIEW_LIMIT}; --all: no limit].",
+)
 @click.option("--group", "group_id", type=int, help="Show one group.")
 @click.option("--interactive", "-i", is_flag=True, help="Decide group by group with single keys.")
 @click.option(
@@ -200,7 +219,8 @@ def review(
 ) -> None:
     """Show near-duplicate groups (largest first) with suggestions, reasons and scores.
 
-    By default only groups that still need a decision are listed.
+    By default a summary, then the largest groups that still need a decision; --json prints
+    every such group (--limit and --all apply to it too).
     """
     from photocull.store.groups import load_groups, load_review_singles
 
@@ -223,25 +243,33 @@ def review(
             done = run_interactive(db, console, *piped_input(sys.stdin))
         console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in done.items()))
         return
-    from photocull.report.interactive import needs_decision
-
-    groups = [g for g in load_groups(db, group_id) if show_all or group_id is not None or needs_decision(g)][:limit]
-    junk = [] if group_id is not None else load_review_singles(db)
+    groups = [g for g in load_groups(db, group_id) if show_all or group_id is not None or not g.decided]
+    singles = [] if group_id is not None else load_review_singles(db)
     if as_json:
-        payload = {"groups": [{"group": g.id, "members": g.members} for g in groups], "review": junk}
-        click.echo(json_text(payload, indent=2, default=str))
+        from photocull.store.records import SCHEMA_VERSION
+
+        payload = {
+            "schema_version": SCHEMA_VERSION,
+            "groups": [g.as_dict() for g in groups[:limit]],
+            "singles": singles,
+        }
+        click.echo(json_text(payload, indent=2))
         return
-    if not groups and not junk:
+    if not groups and not singles:
         console.print(
             "Nothing to review. Run [bold]photocull scan FOLDER[/] first, or use --all to see decided groups."
         )
         return
-    from photocull.report.terminal import group_table, singles_table
+    from photocull.report.terminal import group_view, review_summary, singles_view
 
-    for g in groups:
-        console.print(group_table(g))
-    if junk:
-        console.print(singles_table(junk))
+    shown_groups = groups[: limit or (None if show_all or group_id is not None else REVIEW_LIMIT)]
+    parts: list[Any] = (
+        [] if group_id is not None else [review_summary(groups, len(shown_groups), len(singles), show_all)]
+    )
+    parts += [group_view(g) for g in shown_groups]
+    if singles:
+        parts.append(singles_view(singles, None if show_all else limit or REVIEW_LIMIT))
+    _show(console, *parts)
 
 
 @cli.command()

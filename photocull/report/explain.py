@@ -15,17 +15,33 @@ from photocull.report.saliency import (
     get_explainer,
     load_photo,
 )
+from photocull.scan.read import UnreadablePhoto, read_preview
 from photocull.store.explanations import record_explanation as store_explanation
 from photocull.store.groups import load_groups
 
 
-def default_output(photo_path: str | Path) -> Path:
-    """``<photo stem>.explain.png`` in the current directory, never beside the (read-only) library."""
-    return Path.cwd() / f"{Path(photo_path).stem}.explain.png"
+def default_output(photo_path: str | Path, explanation: Explanation, face: int | None = None) -> Path:
+    """``<photo stem>.<model>[.face<N>].<class>.explain.png`` in the current directory, never beside
+    the (read-only) library: explaining the same photo with another model or class keeps the first."""
+    parts = [Path(photo_path).stem, explanation.model]
+    if face is not None:
+        parts.append(f"face{face}")
+    parts.append(explanation.class_name.replace(" ", "_"))
+    return Path.cwd() / (".".join(parts) + ".explain.png")
 
 
-def default_group_output(group_id: int) -> Path:
-    return Path.cwd() / f"group-{group_id}.explain.png"
+def photo_caption(path: str | Path) -> list[str]:
+    """The lines that name an explained photo: its file name and when it was taken."""
+    try:
+        preview = read_preview(str(path))
+    except (UnreadablePhoto, OSError):  # the explainer already read it; an error here only loses the time
+        return [Path(path).name]
+    when = preview.captured_at.replace("T", " ")[:22] if preview.captured_at else "capture time unknown"
+    return [Path(path).name, f"taken {when}"]
+
+
+def default_group_output(group_id: int, model: str, class_name: str) -> Path:
+    return Path.cwd() / f"group-{group_id}.{model}.{class_name.replace(' ', '_')}.explain.png"
 
 
 def explain_to_file(
@@ -43,12 +59,16 @@ def explain_to_file(
         from photocull.report.face_saliency import explain_face
 
         explanation, shown = explain_face(path, model=model, face=face, class_name=class_name, method=method)
-        return explanation, render_png(explanation, shown, out_path or default_output(path))
+        out = out_path or default_output(path, explanation, face)
+        caption = [*photo_caption(path), f"face {face} (0: the largest)"]
+        return explanation, render_png(explanation, shown, out, caption)
     check_model(model)
     check_method(method)
     model_input, shown = load_photo(path)
     explanation = get_explainer(model).explain(model_input, shown.size, class_name=class_name, method=method)
-    return explanation, render_png(explanation, shown, out_path or default_output(path))
+    return explanation, render_png(
+        explanation, shown, out_path or default_output(path, explanation), photo_caption(path)
+    )
 
 
 def record_explanation(
@@ -65,7 +85,8 @@ def _caption(member: dict) -> list[str]:
         verdict = f"your decision: {member['decision']}"
     else:
         verdict = f"suggested: {member['suggestion']}" if member.get("suggestion") else "no suggestion yet"
-    return [Path(member["path"]).name, verdict]
+    when = member["captured_at"].replace("T", " ")[:22] if member.get("captured_at") else "capture time unknown"
+    return [Path(member["path"]).name, when, verdict]
 
 
 def explain_group_to_file(
@@ -98,7 +119,7 @@ def explain_group_to_file(
     path = render_group_png(
         explanations,
         [shown for _, shown in photos],
-        out_path or default_group_output(group_id),
+        out_path or default_group_output(group_id, model, class_name),
         [_caption(m) for m in members],
     )
     for member, explanation in zip(members, explanations):

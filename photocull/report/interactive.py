@@ -10,7 +10,7 @@ import sqlite_utils
 from rich.console import Console
 from rich.text import Text
 
-from photocull.report.terminal import group_table
+from photocull.report.terminal import group_view
 from photocull.store.decisions import set_decisions
 from photocull.store.groups import Group, load_groups
 
@@ -18,7 +18,7 @@ KEYS = "[bold]a[/]ccept suggestion · [bold]k[/]eep all · [bold]c[/]hoose which
 
 
 def needs_decision(g: Group) -> bool:
-    return any(m["decision"] is None for m in g.members)
+    return not g.decided
 
 
 def parse_choice(text: str, n: int) -> set[int]:
@@ -70,7 +70,7 @@ def run_interactive(
         console.print("Every group has a decision. [bold]photocull apply --dry-run[/] shows what would move.")
         return done
     for number, g in enumerate(pending, 1):
-        console.print(group_table(g, numbered=True))
+        console.print(group_view(g, numbered=True))
         console.print(f"group {number} of {len(pending)} — {KEYS}")
         while True:
             key = getchar().lower()

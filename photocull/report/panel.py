@@ -70,16 +70,25 @@ def overlay(heatmap: np.ndarray, photo: Image.Image) -> Image.Image:
     return Image.fromarray(blended.round().astype(np.uint8))
 
 
-def _panel_height(explanation: Explanation) -> int:
-    return 2 * _PAD + 3 * _LINE + _PAD + len(explanation.scores) * _BAR_ROW + _PAD + 2 * _LINE
+def _panel_height(explanation: Explanation, caption_lines: int = 0) -> int:
+    return 2 * _PAD + (3 + caption_lines) * _LINE + _PAD + len(explanation.scores) * _BAR_ROW + _PAD + 2 * _LINE
 
 
-def score_panel(explanation: Explanation, width: int = PANEL_WIDTH) -> Image.Image:
-    """Model, method and class explained, a bar per class (the explained one highlighted) and the colour key."""
-    panel = Image.new("RGB", (width, _panel_height(explanation)), _BACKGROUND)
+def score_panel(explanation: Explanation, width: int = PANEL_WIDTH, caption: Sequence[str] = ()) -> Image.Image:
+    """The photo (``caption``: its name and capture time), then model, method and class explained,
+    a bar per class (the explained one highlighted) and the colour key."""
+    panel = Image.new("RGB", (width, _panel_height(explanation, len(caption))), _BACKGROUND)
     draw = ImageDraw.Draw(panel)
     title, small = _font(16), _font(13)
     y = _PAD
+    for k, line in enumerate(caption):
+        draw.text(
+            (_PAD, y),
+            _fit(draw, line, title if k == 0 else small, width - 2 * _PAD),
+            fill=_INK,
+            font=title if k == 0 else small,
+        )
+        y += _LINE
     draw.text((_PAD, y), f"model: {explanation.model}", fill=_INK, font=title)
     draw.text((_PAD, y + _LINE), f"explains: {explanation.class_name}", fill=_HIGHLIGHT, font=title)
     draw.text((_PAD, y + 2 * _LINE), f"method: {explanation.method}", fill=_MUTED, font=small)
@@ -103,10 +112,23 @@ def score_panel(explanation: Explanation, width: int = PANEL_WIDTH) -> Image.Ima
     return panel
 
 
-def render_png(explanation: Explanation, photo_image: Image.Image, out_path: str | Path) -> Path:
-    """Save the overlaid photo with the score panel to its right; returns the path written."""
+def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> str:
+    """``text`` shortened in the middle (the start and the extension stay) to fit ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    keep = len(text)
+    while keep > 4 and draw.textlength(text[: keep // 2] + "…" + text[-(keep - keep // 2) :], font=font) > width:
+        keep -= 1
+    return text[: keep // 2] + "…" + text[-(keep - keep // 2) :]
+
+
+def render_png(
+    explanation: Explanation, photo_image: Image.Image, out_path: str | Path, caption: Sequence[str] = ()
+) -> Path:
+    """Save the overlaid photo with the score panel to its right (``caption`` on top: which photo);
+    returns the path written."""
     shown = overlay(explanation.heatmap, photo_image)
-    panel = score_panel(explanation)
+    panel = score_panel(explanation, caption=caption)
     canvas = Image.new("RGB", (shown.width + panel.width, max(shown.height, panel.height)), _BACKGROUND)
     canvas.paste(shown, (0, 0))
     canvas.paste(panel, (shown.width, 0))

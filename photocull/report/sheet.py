@@ -24,7 +24,7 @@ from photocull.base.names import shown
 from photocull.base.progress import Progress
 from photocull.scan.read import UnreadablePhoto, read_preview
 from photocull.store.explanations import explanation_paths
-from photocull.store.faces import faces_by_photo
+from photocull.store.export import error_records
 from photocull.store.groups import load_groups, load_review_singles
 
 THUMB_SIZE = 240
@@ -32,14 +32,15 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;background:#f4f4f4;color:#222}
 h1{font-size:1.4em}h2{font-size:1.1em;margin:0 0 .6em}
-.group,.singles{background:#fff;border:2px solid #bbb;border-radius:8px;padding:1em;margin:0 0 1.5em}
+.group,.singles,.unreadable{background:#fff;border:2px solid #bbb;border-radius:8px;padding:1em;margin:0 0 1.5em}
 .photos{display:flex;flex-wrap:wrap;gap:1em}
 figure{margin:0;width:248px}
 figure img,.nothumb{display:block;width:240px;height:240px;object-fit:contain;background:#ddd;border:4px solid transparent}
 .nothumb{display:flex;align-items:center;justify-content:center;text-align:center;font-size:.85em}
 figure.keep img{border-color:#2e8b57}figure.discard img{border-color:#c0392b;opacity:.75}
 figure.review img{border-color:#e0a800}
-figcaption{font-size:.85em;word-break:break-all}
+figcaption{font-size:.85em;overflow-wrap:break-word;hyphens:none}
+.unreadable li{overflow-wrap:break-word}
 .badge{display:inline-block;padding:.1em .5em;border-radius:1em;color:#fff;font-weight:600;font-size:.85em}
 .badge.keep{background:#2e8b57}.badge.discard{background:#c0392b}.badge.review{background:#b58900}
 .badge.none{background:#888}.badge.decided{outline:2px solid #222}
@@ -52,9 +53,9 @@ def render_contact_sheet(db: sqlite_utils.Database, path: str | os.PathLike, pro
     out = Path(path)
     check_output_folder(out)
     explanations = explanation_paths(db)
-    faces = faces_by_photo(db)
     groups = load_groups(db)
     singles = load_review_singles(db)
+    unreadable = list(error_records(db))
     if progress is not None:
         progress.start(sum(len(g.members) for g in groups) + len(singles))
     parts = [
@@ -64,17 +65,30 @@ def render_contact_sheet(db: sqlite_utils.Database, path: str | os.PathLike, pro
         "<title>photocull contact sheet</title>",
         f"<style>{STYLE}</style></head><body>",
         "<h1>photocull contact sheet</h1>",
-        f"<p>{len(groups)} groups, {len(singles)} single photo{'' if len(singles) == 1 else 's'} to review · made "
+        f"<p>{len(groups)} groups, {len(singles)} single photo{'' if len(singles) == 1 else 's'} to review, "
+        f"{len(unreadable)} unreadable file{'' if len(unreadable) == 1 else 's'} · made "
         f"{escape(dt.datetime.now().strftime('%Y-%m-%d %H:%M'))}</p>",
     ]
     for g in groups:
         parts.append(f'<section class="group" id="group-{g.id}"><h2>Group {g.id} · {len(g.members)} photos</h2>')
-        parts.append(_photos(g.members, explanations, faces, out.parent, progress))
+        parts.append(_photos(g.members, explanations, out.parent, progress))
         parts.append("</section>")
     if singles:
-        parts.append('<section class="singles" id="review"><h2>Single photos to review</h2>')
-        parts.append(_photos(singles, explanations, faces, out.parent, progress))
+        parts.append(
+            '<section class="singles" id="review"><h2>Single photos to review</h2>'
+            "<p>No near-duplicates, but they look like junk (dark, blurred, a screenshot…).</p>"
+        )
+        parts.append(_photos(singles, explanations, out.parent, progress))
         parts.append("</section>")
+    if unreadable:
+        parts.append(
+            '<section class="unreadable" id="unreadable"><h2>Files that could not be read</h2>'
+            "<p>Not photos to photocull, or damaged: they are left where they are, never moved.</p><ul>"
+        )
+        parts.extend(
+            f'<li><span class="name">{escape(shown(e["path"]))}</span>: {escape(e["error"])}</li>' for e in unreadable
+        )
+        parts.append("</ul></section>")
     parts.append("</body></html>\n")
     return atomic_write_text(out, "\n".join(parts))
 
@@ -82,19 +96,19 @@ def render_contact_sheet(db: sqlite_utils.Database, path: str | os.PathLike, pro
 def _photos(
     rows: list[dict],
     explanations: dict[int, str],
-    faces: dict[int, list[dict]],
     report_dir: Path,
     progress: Progress | None,
 ) -> str:
     figures = []
     for r in rows:
-        figures.append(_figure(r, explanations.get(r["id"]), faces.get(r["id"], []), report_dir))
+        figures.append(_figure(r, explanations.get(r["id"]), report_dir))
         if progress is not None:
             progress.advance(1)
     return '<div class="photos">' + "".join(figures) + "</div>"
 
 
-def _figure(row: dict, explanation: str | None, faces: list[dict], report_dir: Path) -> str:
+def _figure(row: dict, explanation: str | None, report_dir: Path) -> str:
+    faces = row.get("faces") or []
     decision, suggestion = row.get("decision"), row.get("suggestion")
     verdict = decision or suggestion
     kind = verdict if verdict in ("keep", "discard", "review") else "none"
@@ -122,7 +136,7 @@ def _scores(row: dict, faces: list[dict]) -> str:
     parts = []
     for label, key, fmt in (
         ("sharpness", "sharpness", "{:.0f}"),
-        ("exposure", "brightness", "{:.2f}"),
+        ("exposure", "exposure", "{:.2f}"),
         ("happy", "happy", "{:.2f}"),
     ):
         if row.get(key) is not None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections import Counter
 
 from rich.console import Console
+from rich.console import Group as Group_
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from photocull.base.heads import has_eyes_closed, is_smiling
 from photocull.base.names import shown
 from photocull.decide.apply import ApplyReport
 from photocull.pipeline import ScanSummary
@@ -26,8 +29,11 @@ from photocull.store.groups import Group
 
 
 class _SpeedColumn(ProgressColumn):
+    """Photos done over the time since the bar started: rich's own speed is a recent window's,
+    which overstates a scan whose slow files came first (say, full-size HEIC decodes)."""
+
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed or (task.completed / task.elapsed if task.elapsed else None)
+        speed = task.completed / task.elapsed if task.elapsed and task.completed else None
         return Text(f"{speed:5.1f} photos/s" if speed else "  –  photos/s", style="cyan")
 
 
@@ -67,16 +73,16 @@ def summary_table(summary: ScanSummary) -> Table:
     table.add_column("")
     table.add_column("count", justify="right")
     rows = [
-        ("photos found", c["photos_found"]),
+        ("photos", summary.photos),
         ("  new", c["new"]),
         ("  changed", c["changed"]),
         ("  unchanged", c["unchanged"]),
         ("  read again to record their content (first scan by this version)", c["read_again"]),
         ("  moved", c["moved"]),
+        ("unreadable files, not photos (see `photocull export --errors`)", c["errors"]),
         ("scored by the models", c["scored"]),
         ("faces found", c["faces"]),
         ("missing since last scan", c["missing"]),
-        ("unreadable (see `photocull export --errors`)", c["errors"]),
         ("videos (counted, not scanned)", c["videos"]),
         ("other files", c["other_files"]),
         ("hidden/system items skipped", c["skipped_hidden"]),
@@ -89,7 +95,7 @@ def summary_table(summary: ScanSummary) -> Table:
         ("suggested: review (possible junk)", summary.suggestions.get("review", 0)),
     ]
     for label, value in rows:
-        if value or label in ("photos found", "near-duplicate groups"):
+        if value or label in ("photos", "near-duplicate groups"):
             table.add_row(label, str(value))
     table.caption = f"{summary.seconds:.1f} s"
     return table
@@ -112,54 +118,94 @@ def _when(m: dict) -> str:
     return text if m["time_source"] == "exif" else text + " (file date)"
 
 
-def group_table(g: Group, numbered: bool = False) -> Table:
-    table = Table(title=f"group {g.id} · {len(g.members)} photos", title_justify="left", expand=False)
+MARKS = {"keep": ("✓ keep", "green"), "discard": ("✗ discard", "red"), "review": ("? review", "yellow")}
+
+
+def _verdict(m: dict) -> Text:
+    """The person's decision, else the suggestion, as a mark that reads without colour too."""
+    label = m.get("decision") or m.get("suggestion")
+    mark, style = MARKS.get(label or "", ("  –", "dim"))
+    return Text(mark + (" (yours)" if m.get("decision") else ""), style=style)
+
+
+def _facts(m: dict) -> str:
+    """One line of what was measured, the export's names in words."""
+    parts = [_when(m), f"{m['width']}×{m['height']}" if m.get("width") else "", _size(m.get("size"))]
+    if m.get("sharpness") is not None:
+        parts.append(f"sharpness {m['sharpness']:.0f}")
+    if m.get("exposure") is not None:
+        parts.append(f"exposure {m['exposure']:.2f}")
+    if m.get("happy") is not None:
+        parts.append(f"happy {m['happy']:.2f}" + (f" ({m['top_emotion']})" if m.get("top_emotion") else ""))
+    faces = m.get("faces")
+    if faces:
+        closed, smiling = sum(map(has_eyes_closed, faces)), sum(map(is_smiling, faces))
+        parts.append(f"{len(faces)} face{'s' if len(faces) > 1 else ''}, {smiling} smiling, {closed} eyes closed")
+    return " · ".join(p for p in parts if p)
+
+
+def photo_lines(rows: list[dict], numbered: bool = False) -> Table:
+    """Photos one per row: the mark, then the file name, what was measured and the reasons on
+    lines of their own, so nothing is squeezed whatever the terminal's width."""
+    grid = Table.grid(padding=(0, 1))
     if numbered:
-        table.add_column("#", justify="right")
-    longest = max(len(shown(os.path.basename(m["path"]))) for m in g.members)
-    table.add_column("photo", no_wrap=True, min_width=min(longest, 60))
-    for name in ("captured", "size", "resolution", "sharpness", "exposure", "clipped hi/lo"):
-        table.add_column(name, justify="left" if name == "captured" else "right")
-    has_scores = any(m.get("happy") is not None for m in g.members)
-    has_suggestions = any(m.get("suggestion") for m in g.members)
-    if has_scores:
-        table.add_column("happy", justify="right")
-        table.add_column("emotion")
-    if has_suggestions:
-        table.add_column("suggestion")
-        table.add_column("why")
-    for k, m in enumerate(g.members, 1):
-        row: list[str | Text] = [str(k)] if numbered else []
-        row += [
-            Text(shown(os.path.basename(m["path"]))),
-            Text(_when(m)),
-            _size(m["size"]),
-            f"{m['width']}×{m['height']}",
-            _fmt(m["sharpness"], ".0f"),
-            _fmt(m["brightness"], ".2f"),
-            f"{_fmt(m['highlights'], '.1%')}/{_fmt(m['shadows'], '.1%')}",
-        ]
-        if has_scores:
-            row += [_fmt(m.get("happy"), ".2f"), m.get("top_emotion") or ""]
-        if has_suggestions:
-            decision = m.get("decision")
-            label = decision or m.get("suggestion") or ""
-            style = {"keep": "green", "discard": "red", "review": "yellow"}.get(label, "")
-            row += [
-                Text(label + (" (yours)" if decision else ""), style=style),
-                Text("; ".join(m.get("reasons") or [])),
-            ]
-        table.add_row(*row)
-    return table
+        grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(no_wrap=True, min_width=13)
+    grid.add_column(overflow="fold", ratio=1)
+    for k, m in enumerate(rows, 1):
+        body = Text(shown(os.path.basename(m["path"])), style="bold")
+        facts = _facts(m)
+        if facts:
+            body.append("\n" + facts, style="dim")
+        for reason in m.get("reasons") or []:
+            body.append("\n· " + str(reason))
+        grid.add_row(*([str(k)] if numbered else []), _verdict(m), body)
+    return grid
 
 
-def singles_table(rows: list[dict]) -> Table:
-    table = Table(title=f"{len(rows)} photos to look at (no near-duplicates, but possibly junk)", title_justify="left")
-    table.add_column("photo", no_wrap=True)
-    table.add_column("why")
-    for r in rows:
-        table.add_row(Text(shown(r["path"])), Text("; ".join(r["reasons"])))
-    return table
+def group_view(g: Group, numbered: bool = False) -> Group_:
+    """A group as a heading line and its photos (``numbered`` for choosing by number)."""
+    marks = Counter(m.get("decision") or m.get("suggestion") or "none" for m in g.members)
+    counts = ", ".join(f"{k} {marks[k]}" for k in ("keep", "discard", "review") if marks[k])
+    timed = [m for m in g.members if m.get("captured_at")]
+    first = min(timed, key=lambda m: m["captured_at"]) if timed else None
+    heading = Text(f"Group {g.id} · {len(g.members)} photos", style="bold")
+    if first is not None:
+        heading.append(" · " + _when(first).split(".")[0])
+    if counts:
+        heading.append(" · " + counts)
+    if g.decided:
+        heading.append(" · decided", style="green")
+    return Group_(heading, photo_lines(g.members, numbered), Text(""))
+
+
+def review_summary(groups: list[Group], shown_groups: int, singles: int, show_all: bool) -> Text:
+    """What the review holds, before the groups: counts, and how to see more."""
+    photos = sum(len(g.members) for g in groups)
+    marks = Counter(m.get("suggestion") for g in groups for m in g.members if not m.get("decision"))
+    what = "groups" if show_all else "groups need a decision"
+    text = Text(f"{len(groups)} {what} ({photos} photos", style="bold")
+    if marks["keep"] or marks["discard"]:
+        text.append(f"; suggested: keep {marks['keep']}, discard {marks['discard']}")
+    text.append(")")
+    if singles:
+        text.append(f"\n{singles} single photo{'s' if singles > 1 else ''} to look at (possibly junk)")
+    if shown_groups < len(groups):
+        text.append(
+            f"\nShowing the {shown_groups} largest. More: --limit N, or --all for every group (decided ones too).",
+            style="dim",
+        )
+    text.append("\nDecide: photocull review -i  ·  in a browser: photocull review --html sheet.html\n", style="dim")
+    return text
+
+
+def singles_view(rows: list[dict], limit: int | None = None) -> Group_:
+    """Photos without near-duplicates that look like junk; at most ``limit`` of them."""
+    heading = Text(f"{len(rows)} single photos to look at (no near-duplicates, but possibly junk)", style="bold")
+    parts: list[Text | Table] = [heading, photo_lines(rows[:limit])]
+    if limit is not None and len(rows) > limit:
+        parts.append(Text(f"… and {len(rows) - limit} more (--all shows them)", style="dim"))
+    return Group_(*parts)
 
 
 def apply_report(report: ApplyReport) -> Table:

@@ -307,6 +307,8 @@ def _decode(f: BinaryIO, kind: str, draft_size: tuple[int, int]) -> tuple[Image.
         message = str(exc)
         if "truncated" in message:
             raise UnreadablePhoto("truncated file: the image data ends early") from None
+        if message.startswith("cannot identify image file"):  # Pillow names its file object, not ours
+            raise UnreadablePhoto("corrupt or unsupported image: its header matches no image format") from None
         raise UnreadablePhoto(f"corrupt or unsupported image: {message}") from None
     except (SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct_error) as exc:
         raise UnreadablePhoto(f"corrupt image: {exc}") from None

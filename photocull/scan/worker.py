@@ -51,6 +51,9 @@ class Task:
     scorer: Callable[[], PhotoScorer] | None = None
     # Set: find and measure the photo's faces here, with the analyser this returns (once per process).
     faces: Callable[[], FaceAnalyser] | None = None
+    # The summary count this file was counted in when planned ("new", "changed", …): a file that
+    # turns out unreadable moves from that count to "errors".
+    counted_as: str = ""
 
 
 @dataclass

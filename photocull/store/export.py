@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 
 import sqlite_utils
 
 from photocull.base.heads import EMOTIONS, has_eyes_closed, is_smiling
 from photocull.base.names import json_text
-from photocull.store.faces import faces_by_photo
+from photocull.store.records import query_records
 
 CSV_FIELDS = (
+    "id",
     "path",
     "group",
     "captured_at",
@@ -43,38 +43,7 @@ CSV_FIELDS = (
 
 def photo_records(db: sqlite_utils.Database) -> Iterator[dict]:
     """Present photos, grouped ones first by group, in path order within a group."""
-    sql = """
-        select p.*, d.decision from photos p left join decisions d on d.photo_id = p.id
-        where p.missing_since is null
-        order by p.group_id is null, p.group_id, p.path
-    """
-    faces = faces_by_photo(db)
-    for row in db.query(sql):
-        yield {
-            "path": row["path"],
-            "group": row["group_id"],
-            "captured_at": row["captured_at"],
-            "time_source": row["time_source"],
-            "width": row["width"],
-            "height": row["height"],
-            "size": row["size"],
-            "format": row["format"],
-            "camera_make": row["camera_make"],
-            "camera_model": row["camera_model"],
-            "sharpness": row["sharpness"],
-            "exposure": row["brightness"],
-            "highlights_clipped": row["highlights"],
-            "shadows_clipped": row["shadows"],
-            "quality": row["quality"],
-            "suggestion": row["suggestion"],
-            "decision": row["decision"],
-            "reasons": json.loads(row["reasons"]) if row["reasons"] else [],
-            "happy": row["happy"],
-            "top_emotion": row["top_emotion"],
-            "emotions": json.loads(row["emotions"]) if row["emotions"] else None,
-            # [] when the photo was analysed and has no face; None when faces were not analysed
-            "faces": None if row["faces_version"] is None else faces.get(row["id"], []),
-        }
+    yield from query_records(db, "1", order="p.group_id is null, p.group_id, p.path")
 
 
 def error_records(db: sqlite_utils.Database) -> Iterator[dict]:

@@ -37,10 +37,12 @@ def write_faces(db: sqlite_utils.Database, found: list[tuple[str, list[dict]]], 
         db.execute("update photos set faces_version = ? where id = ?", [version, photo_id])
 
 
-def faces_by_photo(db: sqlite_utils.Database) -> dict[int, list[dict]]:
-    """Every stored face, grouped by photo id, largest first (as the export lists them)."""
+def faces_by_photo(db: sqlite_utils.Database, photo_ids: list[int] | None = None) -> dict[int, list[dict]]:
+    """The stored faces of ``photo_ids`` (None: of every photo), grouped by photo id, largest first
+    (as the export lists them)."""
     out: dict[int, list[dict]] = {}
-    for r in db.query("select * from faces order by photo_id, idx"):
+    where = "" if photo_ids is None else f"where photo_id in ({', '.join('?' * len(photo_ids))})"
+    for r in db.query(f"select * from faces {where} order by photo_id, idx", photo_ids or []):
         out.setdefault(r["photo_id"], []).append(
             {
                 "box": [r["x"], r["y"], r["w"], r["h"]],

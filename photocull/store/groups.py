@@ -2,56 +2,47 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlite_utils
 
 from photocull.store.photos import now
+from photocull.store.records import query_records
 
 
 @dataclass
 class Group:
+    """A near-duplicate group: its id and its photos as records (photocull.store.records)."""
+
     id: int
     members: list[dict]
+
+    @property
+    def decided(self) -> bool:
+        """Whether the person has decided every photo of the group."""
+        return all(m["decision"] is not None for m in self.members)
+
+    def as_dict(self) -> dict:
+        """The group as the JSON outputs show it (review --json, the web app's API)."""
+        return {"id": self.id, "size": len(self.members), "decided": self.decided, "photos": self.members}
 
 
 def load_groups(db: sqlite_utils.Database, group_id: int | None = None) -> list[Group]:
     """Current groups, largest first (then oldest id), members in path order."""
-    where = "p.group_id is not null and p.missing_since is null"
-    params: list = []
+    where, params = "p.group_id is not null", []
     if group_id is not None:
-        where += " and p.group_id = ?"
-        params.append(group_id)
-    rows = db.query(
-        f"""select p.*, d.decision from photos p left join decisions d on d.photo_id = p.id
-        where {where} order by p.group_id, p.path""",
-        params,
-    )
+        where, params = "p.group_id = ?", [group_id]
     by_group: dict[int, list[dict]] = {}
-    for row in rows:
-        by_group.setdefault(row["group_id"], []).append(_member(row))
+    for record in query_records(db, where, params, order="p.group_id, p.path"):
+        by_group.setdefault(record["group"], []).append(record)
     groups = [Group(gid, members) for gid, members in by_group.items()]
     return sorted(groups, key=lambda g: (-len(g.members), g.id))
 
 
 def load_review_singles(db: sqlite_utils.Database) -> list[dict]:
     """Photos without near-duplicates that look like junk (suggested 'review') and have no decision yet."""
-    rows = db.query(
-        "select p.*, d.decision from photos p left join decisions d on d.photo_id = p.id "
-        "where p.suggestion = 'review' and p.missing_since is null and d.decision is null order by p.path"
-    )
-    return [_member(row) for row in rows]
-
-
-def _member(row: dict) -> dict:
-    """A photo row as reports use it: JSON columns decoded, the embedding blob left out."""
-    row = dict(row)
-    row.pop("embedding", None)
-    row["reasons"] = json.loads(row["reasons"]) if row["reasons"] else []
-    row["emotions"] = json.loads(row["emotions"]) if row["emotions"] else None
-    return row
+    return list(query_records(db, "p.suggestion = 'review' and d.decision is null"))
 
 
 def grouping_inputs(db: sqlite_utils.Database) -> tuple[int, Iterator[dict], bool]:
