@@ -497,6 +497,85 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
         sys.exit(EXIT_FAILURE)
 
 
+@cli.command()
+@click.argument("decision", type=click.Choice(["keep", "discard", "clear"]))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def decide(ctx: click.Context, decision: str, paths: tuple[Path, ...]) -> None:
+    """Record your decision for scanned photos (the same decisions as review -i and serve).
+
+    clear forgets a decision, so the suggestion applies again. Paths that were never scanned are
+    named and the command exits 1; the others are still recorded.
+    """
+    from photocull.store.decisions import clear_decisions, set_decisions
+    from photocull.store.photos import photo_id
+
+    db = _db(ctx)
+    ids, unknown = [], []
+    for path in paths:
+        pid = photo_id(db, os.path.realpath(path))
+        if pid is None:
+            unknown.append(path)
+        else:
+            ids.append(pid)
+    if ids:
+        if decision == "clear":
+            clear_decisions(db, ids)
+        else:
+            set_decisions(db, dict.fromkeys(ids, decision))
+        verb = "cleared the decision on" if decision == "clear" else f"marked {decision}:"
+        stderr.print(f"{verb} {len(ids)} photo{'s' if len(ids) > 1 else ''}")
+    for path in unknown:
+        stderr.print(Text(f"not a scanned photo: {shown(str(path))} (scan its folder first)", style="red"))
+    if unknown:
+        sys.exit(EXIT_FAILURE)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (keep it local).")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--open", "open_browser", is_flag=True, help="Open the app in the default browser.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
+    """Review and decide in the browser: a local web app over the database, and its JSON API.
+
+    Listens on 127.0.0.1 only, unless --host says otherwise (then anyone who can reach this
+    machine on that address could see your photos: a warning says so). Ctrl-C stops it.
+    """
+    import socket
+
+    import uvicorn
+
+    from photocull.base.paths import default_db_path
+    from photocull.serve.app import create_app
+    from photocull.serve.security import is_loopback
+
+    db_path = ctx.obj["db_path"] or default_db_path()
+    _db(ctx)  # a database this version cannot use is refused here, with its message
+    if not is_loopback(host):
+        stderr.print(
+            Text(
+                f"warning: serving on {host}, not only on this machine: anyone who can reach {host}:{port} "
+                "can see your photos and change decisions once they load a page",
+                style="bold yellow",
+            )
+        )
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise PhotocullError(f"cannot listen on {host}:{port}: {exc.strerror}. Pass another --port.") from None
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown_host}:{port}/"
+    stderr.print(f"photocull serves {shown(str(db_path))} at [bold]{url}[/] — Ctrl-C stops it")
+    if open_browser:
+        import threading
+        import webbrowser
+
+        threading.Timer(1.0, webbrowser.open, [url]).start()
+    uvicorn.run(create_app(db_path, host, port), host=host, port=port, log_level="warning", access_log=False)
+
+
 cli.add_command(models_group)
 
 

@@ -188,6 +188,32 @@ def m013_face_readings(db: sqlite_utils.Database) -> None:
     faces.add_column("eyes_closed", float)
 
 
+@migration
+def m014_feedback(db: sqlite_utils.Database) -> None:
+    # A person's corrected label for a stored photo and one model ("this one is sad, not happy"),
+    # from the web app's /api/feedback: kept for adapting the heads to the person.
+    db.table("feedback").create({"id": int, "photo_id": int, "model": str, "label": str, "created_at": str}, pk="id")
+    db.table("feedback").create_index(["photo_id"])
+
+
+@migration
+def m015_personal_ranker(db: sqlite_utils.Database) -> None:
+    # The ranker ``photocull learn`` fits on the person's decisions: one row, replaced on each fit.
+    db.table("ranker").create(
+        {
+            "id": int,
+            "fitted_at": str,
+            "model": str,
+            "pairs": int,
+            "groups": int,
+            "personal_agreement": float,
+            "default_agreement": float,
+            "in_use": int,
+        },
+        pk="id",
+    )
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations this database has not seen; return their names."""
     db.table("_migrations").create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
