@@ -23,8 +23,10 @@ from photocull.base.bits import hamming
 from photocull.base.heads import has_eyes_closed, is_smiling
 from photocull.base.names import shown
 from photocull.decide.config import load_config
+from photocull.decide.ranker import Ranker, group_features
 from photocull.store.faces import faces_by_photo
 from photocull.store.photos import save_suggestions, suggestion_inputs
+from photocull.store.ranker import groups_with_decisions, load_ranker
 
 
 @dataclass
@@ -58,6 +60,10 @@ class Reason:
             "larger": lambda: f"higher resolution ({self.mine} vs {self.theirs})",
             "smaller_resave": lambda: f"smaller re-save of{other} ({self.mine} vs {self.theirs})",
             "recompressed": lambda: f"recompressed copy of{other} ({self.mine} vs {self.theirs})",
+            "personal_keep": lambda: f"the frame you usually keep: {self.mine} than the others",
+            "personal_discard": lambda: (
+                f"you usually keep the {self.mine} frame ({self.other.strip() if self.other else ''})"
+            ),
             "lower_score": lambda: (
                 f"near-identical to{other}, which scores higher ({self.mine:.3f} vs {self.theirs:.3f})"
             ),
@@ -288,9 +294,43 @@ def judge_single(m: dict, config: dict) -> Suggestion:
     return Suggestion(m["id"], "review" if reasons else "keep", None, reasons or [Reason("no_duplicates")])
 
 
+def rank_personally(members: list[dict], ranker: Ranker) -> list[Suggestion]:
+    """Suggestions for one group from the person's own ranker (``photocull learn``): its top frame
+    is kept, the rest discarded, each with the signal that made the difference in words."""
+    feats = group_features(members)
+    score = ranker.scores(feats)
+    best = int(np.argmax(np.round(score, 9)))
+    runner = int(np.argsort(-score, kind="stable")[1]) if len(members) > 1 else best
+    out = []
+    for k, m in enumerate(members):
+        if k == best:
+            out.append(
+                Suggestion(m["id"], "keep", float(score[k]), [Reason("personal_keep", ranker.why(feats, best, runner))])
+            )
+        else:
+            why = Reason("personal_discard", ranker.why(feats, best, k), other=_name(members[best]))
+            out.append(Suggestion(m["id"], "discard", float(score[k]), [why]))
+    return out
+
+
+def _personal_ranker(db: sqlite_utils.Database) -> Ranker | None:
+    stored = load_ranker(db)
+    if stored is None or not stored[1]["in_use"]:
+        return None
+    try:
+        return Ranker.from_dict(stored[0])
+    except ValueError:
+        return None
+
+
 def suggest_all(db: sqlite_utils.Database, config: dict | None = None) -> dict[str, int]:
-    """Recompute and store every present photo's suggestion; a person's decisions are untouched."""
+    """Recompute and store every present photo's suggestion; a person's decisions are untouched.
+
+    Groups without any decision are ranked by the person's own ranker when ``photocull learn``
+    found it agrees with them better than the default rule does."""
     config = config or load_config()
+    personal = _personal_ranker(db)
+    touched = groups_with_decisions(db) if personal is not None else set()
     rows = suggestion_inputs(db)
     faces = faces_by_photo(db)
     for row in rows:
@@ -302,8 +342,12 @@ def suggest_all(db: sqlite_utils.Database, config: dict | None = None) -> dict[s
             suggestions.append(judge_single(row, config))
         else:
             by_group.setdefault(row["group_id"], []).append(row)
-    for members in by_group.values():
-        suggestions.extend(rank_group(sorted(members, key=lambda m: m["path"]), config))
+    for group_id, members in by_group.items():
+        ordered = sorted(members, key=lambda m: m["path"])
+        if personal is not None and group_id not in touched:
+            suggestions.extend(rank_personally(ordered, personal))
+        else:
+            suggestions.extend(rank_group(ordered, config))
     save_suggestions(
         db,
         [
