@@ -4,7 +4,9 @@ Builds a library of --photos generated photos (scikit-image samples, 1600×1200 
 frames with EXIF times), scans it hash-only into a fresh database, starts ``photocull serve`` as a
 process, then sends --requests requests from --concurrency threads at once: per request a
 thumbnail (random photo, size 320) or, one in five, a group (``GET /api/groups/{id}``). Reports
-errors, latency percentiles, and the server's RSS sampled after every 500 requests (flat = no leak).
+errors, latency percentiles, CPU seconds of server and load generator, and the server's RSS sampled
+after every 500 requests (flat = no leak); --passes repeats the requests (the first pass makes
+every thumbnail, later ones find them in memory).
 
     python scripts/bench_serve.py --photos 1000 --concurrency 200 --requests 5000
 """
@@ -51,6 +53,9 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=200)
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--port", type=int, default=8790)
+    ap.add_argument(
+        "--passes", type=int, default=2, help="the same requests again: the first pass makes the thumbnails"
+    )
     ap.add_argument("--workdir", type=Path, help="keep the library and database here (reused when present)")
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -85,59 +90,65 @@ def main() -> None:
             for k in range(args.requests)
         ]
         local = threading.local()
-        latencies: list[float] = []
-        errors: list[str] = []
-        rss: list[float] = []
         proc = psutil.Process(server.pid)
         lock = threading.Lock()
 
-        def get(url: str) -> None:
-            conn = getattr(local, "conn", None)
-            if conn is None:
-                conn = local.conn = http.client.HTTPConnection(host, timeout=60)
-            start = time.perf_counter()
-            try:
-                conn.request("GET", url)
-                response = conn.getresponse()
-                response.read()
-                ok = response.status == 200
-            except (OSError, http.client.HTTPException) as exc:
-                local.conn, ok = None, False
-                errors.append(f"{url}: {exc}")
-            took = time.perf_counter() - start
-            with lock:
-                latencies.append(took)
-                if not ok and len(errors) < 20:
-                    errors.append(url)
-                if len(latencies) % 500 == 0:
-                    rss.append(proc.memory_info().rss / 2**20)
+        def run_pass() -> dict:
+            latencies: list[float] = []
+            errors: list[str] = []
+            rss: list[float] = []
 
-        start = time.perf_counter()
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            list(pool.map(get, plan))
-        seconds = time.perf_counter() - start
-        ms = sorted(x * 1000 for x in latencies)
-        print(
-            json.dumps(
-                {
-                    "photos": args.photos,
-                    "requests": len(ms),
-                    "concurrency": args.concurrency,
-                    "errors": len(errors),
-                    "error_examples": errors[:5],
-                    "seconds": round(seconds, 2),
-                    "requests_per_s": round(len(ms) / seconds, 1),
-                    "latency_ms": {
-                        "p50": round(statistics.median(ms), 1),
-                        "p95": round(ms[int(0.95 * len(ms)) - 1], 1),
-                        "p99": round(ms[int(0.99 * len(ms)) - 1], 1),
-                        "max": round(ms[-1], 1),
-                    },
-                    "server_rss_mb_every_500": [round(x) for x in rss],
+            def get(url: str) -> None:
+                conn = getattr(local, "conn", None)
+                if conn is None:
+                    conn = local.conn = http.client.HTTPConnection(host, timeout=60)
+                start = time.perf_counter()
+                problem = None
+                try:
+                    conn.request("GET", url)
+                    response = conn.getresponse()
+                    response.read()
+                    if response.status != 200:
+                        problem = f"{url}: HTTP {response.status}"
+                except (OSError, http.client.HTTPException) as exc:
+                    local.conn, problem = None, f"{url}: {exc}"
+                took = time.perf_counter() - start
+                with lock:
+                    latencies.append(took)
+                    if problem:
+                        errors.append(problem)
+                    if len(latencies) % 500 == 0:
+                        rss.append(proc.memory_info().rss / 2**20)
+
+            server_cpu, own_cpu = sum(proc.cpu_times()[:2]), time.process_time()
+            start = time.perf_counter()
+            with ThreadPoolExecutor(args.concurrency) as pool:
+                list(pool.map(get, plan))
+            seconds = time.perf_counter() - start
+            server_cpu, own_cpu = sum(proc.cpu_times()[:2]) - server_cpu, time.process_time() - own_cpu
+            ms = sorted(x * 1000 for x in latencies)
+            return {
+                "requests": len(ms),
+                "errors": len(errors),
+                "error_examples": errors[:5],
+                "seconds": round(seconds, 2),
+                "requests_per_s": round(len(ms) / seconds, 1),
+                "latency_ms": {
+                    "p50": round(statistics.median(ms), 1),
+                    "p95": round(ms[int(0.95 * len(ms)) - 1], 1),
+                    "p99": round(ms[int(0.99 * len(ms)) - 1], 1),
+                    "max": round(ms[-1], 1),
                 },
-                indent=1,
-            )
-        )
+                "server_rss_mb_every_500": [round(x) for x in rss],
+                # both share the machine's cores: the load generator's CPU is time the server did not get
+                "cpu_seconds": {"server": round(server_cpu, 2), "load_generator": round(own_cpu, 2)},
+            }
+
+        passes = {}
+        for k in range(args.passes):
+            label = "cold (every thumbnail made once)" if k == 0 else f"warm {k}"
+            passes[label] = run_pass()
+        print(json.dumps({"photos": len(photo_ids), "concurrency": args.concurrency, "passes": passes}, indent=1))
     finally:
         server.terminate()
         server.wait(10)

@@ -31,9 +31,18 @@ def test_accept_keep_all_choose_skip_quit(library, db):
     groups = load_groups(db)
     assert len(groups) == 4
     console = Console(file=io.StringIO())
-    # group 1: unknown key then accept; group 2: keep all; group 3: choose #2; group 4: skip
-    done = run_interactive(db, console, getchar=keys("x", "a", "k", "c", "s"), prompt=lambda _: "2")
-    assert done == {"accepted": 1, "kept_all": 1, "chosen": 1, "skipped": 1}
+    # group 1: unknown key, a mood correction, then accept; group 2: keep all; group 3: choose #2; group 4: skip
+    answers = {"mood": "1 sad", "keep": "2"}
+    done = run_interactive(
+        db,
+        console,
+        getchar=keys("x", "m", "a", "k", "c", "s"),
+        prompt=lambda text: next(v for k, v in answers.items() if k in text),
+    )
+    assert done == {"accepted": 1, "kept_all": 1, "chosen": 1, "skipped": 1, "moods_corrected": 1}
+    assert [(r["photo_id"], r["model"], r["label"]) for r in db["feedback"].rows] == [
+        (groups[0].members[0]["id"], "happy-sad", "sad")
+    ]
     d = decisions(db)
     g1, g2, g3, g4 = groups
     assert all(
@@ -47,7 +56,7 @@ def test_accept_keep_all_choose_skip_quit(library, db):
     scan(db, [library.root], options=ScanOptions(workers=1))
     assert decisions(db) == d
     again = run_interactive(db, console, getchar=keys("q"))
-    assert again == {"accepted": 0, "kept_all": 0, "chosen": 0, "skipped": 0}
+    assert again == {"accepted": 0, "kept_all": 0, "chosen": 0, "skipped": 0, "moods_corrected": 0}
 
 
 def test_parse_choice_rejects_out_of_range():

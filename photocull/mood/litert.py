@@ -12,6 +12,7 @@ import numpy as np
 
 from photocull.base.heads import EMBEDDING_DIM, HEADS
 from photocull.base.litert import LiteRTModel
+from photocull.mood.adapt import NumpyHead, file_digest, user_head_path
 from photocull.mood.files import scorer_version
 from photocull.mood.records import check_batch, score_records
 
@@ -23,11 +24,20 @@ SLICE = 8  # photos per LiteRT call
 _THIS_PROCESS: dict[str, LiteRTScorer] = {}
 
 
+def _user_heads_state() -> str:
+    """Which adapted heads exist, and when they were written: a scorer made before is stale."""
+    paths = [user_head_path(HEADS[name]) for name in ("happy-sad", "emotion")]
+    return ";".join(f"{p.name}@{p.stat().st_mtime_ns}" for p in paths if p.exists())
+
+
 def worker_scorer() -> LiteRTScorer:
-    """The scorer of this decoding process, loaded once: one thread, since the workers fill the cores."""
-    if "scorer" not in _THIS_PROCESS:
-        _THIS_PROCESS["scorer"] = LiteRTScorer(threads=1)
-    return _THIS_PROCESS["scorer"]
+    """The scorer of this decoding process, loaded once (again if the person adapted a head since):
+    one thread, since the workers fill the cores."""
+    key = f"scorer:{_user_heads_state()}"
+    if key not in _THIS_PROCESS:
+        _THIS_PROCESS.clear()
+        _THIS_PROCESS[key] = LiteRTScorer(threads=1)
+    return _THIS_PROCESS[key]
 
 
 class LiteRTScorer:
@@ -40,7 +50,15 @@ class LiteRTScorer:
     worker_factory = staticmethod(worker_scorer)
 
     def __init__(self, threads: int = THREADS) -> None:
-        self.version = scorer_version()
+        # heads the person adapted to their corrections (``models train NAME --from-feedback``)
+        self.user_heads = {
+            name: NumpyHead.load(path)
+            for name in ("happy-sad", "emotion")
+            if (path := user_head_path(HEADS[name])).exists()
+        }
+        self.version = scorer_version() + "".join(
+            f"+{name}:user-{file_digest(user_head_path(HEADS[name]))}" for name in sorted(self.user_heads)
+        )
         self.threads = threads
         self.model = LiteRTModel(SCORER_FILE, threads)
         self.emotions = HEADS["emotion"].classes
@@ -62,7 +80,13 @@ class LiteRTScorer:
 
     def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         by_width = {int(out.shape[-1]): out for out in self.model.run(images.astype(np.float32))}
-        return by_width[EMBEDDING_DIM], by_width[len(HEADS["happy-sad"].classes)], by_width[len(self.emotions)]
+        emb = by_width[EMBEDDING_DIM]
+        hs, emo = by_width[len(HEADS["happy-sad"].classes)], by_width[len(self.emotions)]
+        if "happy-sad" in self.user_heads:
+            hs = self.user_heads["happy-sad"].probabilities(emb)
+        if "emotion" in self.user_heads:
+            emo = self.user_heads["emotion"].probabilities(emb)
+        return emb, hs, emo
 
     def score(self, images: np.ndarray) -> list[dict[str, object]]:
         """Score a batch in one call; the same records as the Keras ``Scorer.score``."""

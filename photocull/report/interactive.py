@@ -10,11 +10,28 @@ import sqlite_utils
 from rich.console import Console
 from rich.text import Text
 
+from photocull.base.heads import HEADS
 from photocull.report.terminal import group_view
-from photocull.store.decisions import set_decisions
+from photocull.store.decisions import record_feedback, set_decisions
 from photocull.store.groups import Group, load_groups
 
-KEYS = "[bold]a[/]ccept suggestion · [bold]k[/]eep all · [bold]c[/]hoose which to keep · [bold]s[/]kip · [bold]q[/]uit"
+KEYS = (
+    "[bold]a[/]ccept suggestion · [bold]k[/]eep all · [bold]c[/]hoose which to keep · [bold]s[/]kip · "
+    "[bold]m[/]ood is wrong · [bold]q[/]uit"
+)
+
+
+def parse_mood(text: str, n: int) -> tuple[int, str, str]:
+    """ "2 sad" → (1, "happy-sad", "sad"); "1 awe" → (0, "emotion", "awe"); ValueError otherwise."""
+    parts = text.split()
+    if len(parts) != 2 or not parts[0].isdigit() or not 1 <= int(parts[0]) <= n:
+        raise ValueError(f"type a photo number between 1 and {n} and its mood, e.g. '2 sad'")
+    label = parts[1].lower()
+    for model in ("happy-sad", "emotion"):
+        if label in HEADS[model].classes:
+            return int(parts[0]) - 1, model, label
+    moods = ", ".join((*HEADS["happy-sad"].classes, *HEADS["emotion"].classes))
+    raise ValueError(f"{label!r} is not a mood photocull knows: one of {moods}")
 
 
 def needs_decision(g: Group) -> bool:
@@ -64,7 +81,7 @@ def run_interactive(
     prompt: Callable[[str], str] = lambda text: click.prompt(text, default="", show_default=False),
 ) -> dict[str, int]:
     """Walk the groups that still need a decision; returns counts of what the person did."""
-    done = {"accepted": 0, "kept_all": 0, "chosen": 0, "skipped": 0}
+    done = {"accepted": 0, "kept_all": 0, "chosen": 0, "skipped": 0, "moods_corrected": 0}
     pending = [g for g in load_groups(db) if needs_decision(g)]
     if not pending:
         console.print("Every group has a decision. [bold]photocull apply --dry-run[/] shows what would move.")
@@ -88,6 +105,16 @@ def run_interactive(
                     continue
                 set_decisions(db, {m["id"]: "keep" if k in picks else "discard" for k, m in enumerate(g.members)})
                 done["chosen"] += 1
+            elif key == "m":  # a correction for the mood models (models train NAME --from-feedback)
+                try:
+                    k, model, label = parse_mood(prompt("photo number and its mood (e.g. 2 sad)"), len(g.members))
+                except ValueError as exc:
+                    console.print(Text(str(exc), style="red"))
+                    continue
+                record_feedback(db, g.members[k]["id"], model, label)
+                done["moods_corrected"] += 1
+                console.print(f"noted: photo {k + 1} is {label}")
+                continue
             elif key == "s":
                 done["skipped"] += 1
             elif key in ("q", "\x03", "\x04"):

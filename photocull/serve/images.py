@@ -57,12 +57,21 @@ class ThumbnailCache:
         self.items: OrderedDict[tuple[int, str, int], bytes] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, photo_id: int, digest: str, path: str, size: int) -> bytes:
+    def cached(self, photo_id: int, digest: str, size: int) -> bytes | None:
+        """The thumbnail if it is in memory (cheap: callers try this before going to a thread)."""
         key = (photo_id, digest, size)
         with self.lock:
             if key in self.items:
                 self.items.move_to_end(key)
                 return self.items[key]
+        return None
+
+    def get(self, photo_id: int, digest: str, path: str, size: int) -> bytes:
+        """The thumbnail, made (and remembered) when it is not in memory."""
+        found = self.cached(photo_id, digest, size)
+        if found is not None:
+            return found
+        key = (photo_id, digest, size)
         data = thumbnail_bytes(path, size)
         with self.lock:
             if key not in self.items:
@@ -79,7 +88,7 @@ def thumbnail_bytes(path: str, size: int) -> bytes:
         img = read_preview(path, draft_size=(size, size)).image.convert("RGB")
     except UnreadablePhoto as exc:
         raise NotServed(f"cannot read the photo: {exc}") from None
-    img.thumbnail((size, size), Image.Resampling.LANCZOS)
+    img.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=1.0)
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=85)
     return buf.getvalue()

@@ -34,3 +34,25 @@ def record_feedback(db: sqlite_utils.Database, photo_id: int, model: str, label:
             [photo_id, model, label, now()],
         )
     return int(cursor.lastrowid or 0)
+
+
+def feedback_examples(db: sqlite_utils.Database, model: str) -> list[tuple[int, str, bytes | None]]:
+    """(photo id, label, stored embedding) of the latest correction per present photo for ``model``."""
+    rows = db.query(
+        """select f.photo_id, f.label, p.embedding from feedback f join photos p on p.id = f.photo_id
+        where f.model = ? and p.missing_since is null
+        and f.id = (select max(id) from feedback g where g.photo_id = f.photo_id and g.model = f.model)
+        order by f.photo_id""",
+        [model],
+    )
+    return [(r["photo_id"], r["label"], r["embedding"]) for r in rows]
+
+
+def embeddings_without_feedback(db: sqlite_utils.Database, model: str, limit: int = 5000) -> list[bytes]:
+    """Stored embeddings of photos the person did not correct for ``model`` (at most ``limit``)."""
+    rows = db.execute(
+        "select embedding from photos where embedding is not null and missing_since is null and id not in "
+        "(select photo_id from feedback where model = ?) order by id limit ?",
+        [model, limit],
+    )
+    return [r[0] for r in rows]

@@ -1,0 +1,68 @@
+"""Adapting a mood head to a person's corrections (`models train NAME --from-feedback`): a
+simulated person who calls every photo of some scenes sad and the rest happy corrects the model
+through the web API; the adapted head must agree with them more on held-out corrections, and the
+next scan must score with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+from measure_learning import build_bursts
+from starlette.testclient import TestClient
+
+from photocull.base.heads import HEADS
+from photocull.cli.main import cli
+from photocull.mood.adapt import MIN_CORRECTIONS, train_from_feedback, user_head_path
+from photocull.mood.litert import LiteRTScorer
+from photocull.pipeline import ScanOptions, scan
+from photocull.report.interactive import parse_mood
+from photocull.serve.app import create_app
+from photocull.store.database import open_db
+from photocull.store.export import photo_records
+
+
+def test_corrections_adapt_the_head_and_the_next_scan_uses_it(tmp_path):
+    root, db_path = tmp_path / "lib", tmp_path / "adapt.db"
+    build_bursts(root, 16)  # 16 scenes × 4 frames; scene k is a crop of sample photo k % 7 (or so)
+    db = open_db(db_path)
+    scan(db, [root], scorer=LiteRTScorer(), options=ScanOptions(workers=1))
+    records = list(photo_records(db))
+    sad_scenes = {f"burst{k:03d}" for k in range(0, 16, 2)}  # the person's own idea of "sad"
+    client = TestClient(create_app(db_path, token="t"), base_url="http://127.0.0.1:8765")
+    few = CliRunner().invoke(cli, ["--db", str(db_path), "models", "train", "happy-sad", "--from-feedback"])
+    assert few.exit_code == 1 and f"at least {MIN_CORRECTIONS}" in few.output
+    for r in records:
+        label = "sad" if Path(r["path"]).parent.name in sad_scenes else "happy"
+        answer = client.post(
+            "/api/feedback",
+            json={"photo": r["id"], "model": "happy-sad", "label": label},
+            headers={"X-Photocull-Token": "t"},
+        )
+        assert answer.status_code == 201
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "models", "train", "happy-sad", "--from-feedback"])
+    assert result.exit_code == 0, result.output
+    assert "64 corrections, 64 with scores" in result.output
+    report = train_from_feedback(db, HEADS["happy-sad"])  # what the command printed, as data
+    assert report.held_out >= 12 and report.after is not None and report.before is not None
+    assert report.after >= 0.9 and report.after > report.before, report
+    assert report.changed_elsewhere is None  # every photo was corrected: none left to compare
+    assert user_head_path(HEADS["happy-sad"]).exists()
+    lite = LiteRTScorer()
+    assert "happy-sad:user-" in lite.version
+    scan(db, [root], scorer=lite, options=ScanOptions(workers=1))  # re-scored: the version changed
+    rescored = list(photo_records(db))
+    agree = sum((r["happy"] < 0.5) == (Path(r["path"]).parent.name in sad_scenes) for r in rescored)
+    assert agree >= 0.9 * len(rescored)
+
+
+def test_parse_mood():
+    assert parse_mood("2 sad", 3) == (1, "happy-sad", "sad")
+    assert parse_mood("1 Awe", 3) == (0, "emotion", "awe")
+    for bad in ("4 sad", "1 ecstatic", "sad", ""):
+        try:
+            parse_mood(bad, 3)
+        except ValueError as exc:
+            assert str(exc)
+        else:
+            raise AssertionError(bad)
