@@ -39,6 +39,16 @@ def _top_left_mass(heatmap: np.ndarray) -> float:
     return float(heatmap[: h // 2, : w // 2].sum() / heatmap.sum())
 
 
+def _evidence(explanation: Explanation) -> np.ndarray:
+    """The map as evidence: a contrastive map is signed, the plain grey of ``cornered`` neutral, so
+    its evidence is the departure from the grey's level."""
+    heat = explanation.heatmap
+    if explanation.method != "contrast":
+        return heat
+    half = heat.shape[0] // 2
+    return np.abs(heat - np.median(heat[half:, half:]))
+
+
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
@@ -73,35 +83,83 @@ def cornered() -> Image.Image:
 
 
 # measured top-left mass (chelsea / coffee / astronaut): gradcam++ .69/.70/.63, saliency .60/.56/.61,
-# scorecam .75/.71/.66; a map that ignores the image would put about a quarter there.
-@pytest.mark.parametrize("method", ["gradcam++", "gradcam", "saliency", "scorecam"])
+# scorecam .75/.71/.66; contrast (its departures from the grey's level) .70/.76/.72; a map that
+# ignores the image would put about a quarter there.
+@pytest.mark.parametrize("method", ["contrast", "gradcam++", "gradcam", "saliency", "scorecam"])
 def test_map_mass_lies_on_the_photo_not_the_grey_background(explainer, cornered, method):
     explanation = explain_image(cornered, method=method)
     assert explanation.heatmap.shape == (448, 448) and explanation.heatmap.dtype == np.float32
     assert explanation.heatmap.min() >= 0.0 and explanation.heatmap.max() <= 1.0
-    assert _top_left_mass(explanation.heatmap) > 0.5
+    assert _top_left_mass(_evidence(explanation)) > 0.5
 
 
-# measured correlation trained vs random head on chelsea (seeds 0/1/2): gradcam++ .95/.88/.97,
-# saliency .82/.86/.84. Grad-CAM++ barely moves: with a pooled embedding its map is Σ relu(∂logit/∂A_k)·A_k,
-# dominated by where the backbone fires whatever the head is (plain Grad-CAM measured .66).
-@pytest.mark.parametrize("method, bound", [("gradcam++", 0.99), ("gradcam", 0.8), ("saliency", 0.95)])
-def test_map_depends_on_the_trained_head(explainer, random_head, chelsea, method, bound):
-    x, size = to_model_input(chelsea), chelsea.size
-    trained = explainer.explain(x, size, method=method)
-    randomised = random_head.explain(x, size, class_name=trained.class_name, method=method)
-    assert _corr(trained.heatmap, randomised.heatmap) < bound
+REAL = ("chelsea", "astronaut", "coffee", "rocket", "hubble_deep_field")  # skimage's photographs
 
 
-# measured happy vs sad on chelsea: gradcam++ .80, saliency .94
-@pytest.mark.parametrize("method, bound", [("gradcam++", 0.95), ("gradcam", 0.5), ("saliency", 0.98)])
-def test_maps_for_two_classes_differ(explainer, chelsea, method, bound):
-    x, size = to_model_input(chelsea), chelsea.size
-    happy = explainer.explain(x, size, class_name="happy", method=method)
-    sad = explainer.explain(x, size, class_name="sad", method=method)
-    assert (happy.class_name, sad.class_name) == ("happy", "sad")
-    assert happy.scores == sad.scores
-    assert _corr(happy.heatmap, sad.heatmap) < bound
+@pytest.fixture(scope="module")
+def real_inputs() -> list[np.ndarray]:
+    return [to_model_input(Image.fromarray(getattr(data, name)())) for name in REAL]
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(spearmanr(a.ravel(), b.ravel()).statistic)
+
+
+def _randomisation(trained: Explainer, randomised: Explainer, inputs: list[np.ndarray], method: str) -> float:
+    """Median rank correlation of each photo's top-class map with the randomised head's map."""
+    rhos = []
+    for x in inputs:
+        mine, top, _ = trained.raw_map(x, method=method)
+        rhos.append(_spearman(mine, randomised.raw_map(x, class_name=top, method=method)[0]))
+    return float(np.median(rhos))
+
+
+def _class_contrast(trained: Explainer, inputs: list[np.ndarray], method: str) -> float:
+    """Median rank correlation of each photo's top-class map with its runner-up class's map."""
+    rhos = []
+    for x in inputs:
+        mine, top, scores = trained.raw_map(x, method=method)
+        other = saliency.runner_up(scores, top)
+        rhos.append(_spearman(mine, trained.raw_map(x, class_name=other, method=method)[0]))
+    return float(np.median(rhos))
+
+
+# The issue's targets (Adebayo et al. 2018), on five real photos: the default method's map must change
+# when the head is re-drawn at random (median Spearman ≤ 0.5) and when the class changes (≤ 0.5).
+# The same bounds fail Grad-CAM++, whose map is dominated by where the backbone fires whatever the
+# head or class (measured on these photos: .9+ for both), so they tell a model-blind map apart.
+def test_default_map_depends_on_the_trained_head(explainer, random_head, real_inputs):
+    assert saliency.DEFAULT_METHOD == "contrast"
+    assert _randomisation(explainer, random_head, real_inputs, saliency.DEFAULT_METHOD) <= 0.5
+
+
+def test_default_map_depends_on_the_class(explainer, real_inputs):
+    assert _class_contrast(explainer, real_inputs, saliency.DEFAULT_METHOD) <= 0.5
+
+
+def test_the_bounds_fail_a_model_blind_map(explainer, random_head, real_inputs):
+    assert _randomisation(explainer, random_head, real_inputs, "gradcam++") > 0.5
+    assert _class_contrast(explainer, real_inputs, "gradcam++") > 0.5
+
+
+def test_contrast_names_both_classes_and_spans_them(explainer, chelsea):
+    happy = explain_image(chelsea, class_name="happy")
+    sad = explain_image(chelsea, class_name="sad")
+    assert (happy.against, sad.against) == ("sad", "happy")
+    assert happy.heatmap.min() == pytest.approx(0.0, abs=1e-6) and happy.heatmap.max() == pytest.approx(1.0)
+    # for two classes "sad rather than happy" is the same evidence read the other way round
+    assert _corr(happy.heatmap, sad.heatmap) < -0.99
+
+
+def test_cli_offers_every_method():
+    from photocull.cli.main import explain as command
+
+    method = next(p for p in command.params if p.name == "method")
+    assert tuple(method.type.choices) == saliency.METHODS and method.default == saliency.DEFAULT_METHOD
 
 
 @pytest.mark.parametrize("method", ["gradcam++", "saliency"])
@@ -117,7 +175,7 @@ def test_default_class_is_the_top_class_and_scores_cover_every_class(explainer, 
     assert list(explanation.scores) == list(HEADS["happy-sad"].classes)
     assert sum(explanation.scores.values()) == pytest.approx(1.0, abs=1e-6)
     assert explanation.class_name == max(explanation.scores, key=explanation.scores.get)
-    assert (explanation.model, explanation.method) == ("happy-sad", "gradcam++")
+    assert (explanation.model, explanation.method) == ("happy-sad", saliency.DEFAULT_METHOD)
 
 
 def test_png_has_photo_and_panel_and_is_recorded(explainer, chelsea, tmp_path, db):
@@ -188,7 +246,7 @@ def test_emotion_model_explains_its_top_class_on_the_photo(cornered):
     explanation = explain_image(cornered, model="emotion")
     assert list(explanation.scores) == list(HEADS["emotion"].classes)
     assert explanation.class_name == max(explanation.scores, key=explanation.scores.get)
-    assert _top_left_mass(explanation.heatmap) > 0.5
+    assert _top_left_mass(_evidence(explanation)) > 0.5
 
 
 def test_cli_explains_a_photo_and_a_group(chelsea, tmp_path, monkeypatch):

@@ -418,9 +418,16 @@ def undo(ctx: click.Context, apply_id: int | None, as_json: bool) -> None:
 )
 @click.option(
     "--method",
-    type=click.Choice(["gradcam++", "gradcam", "saliency", "scorecam"]),
-    default="gradcam++",
+    type=click.Choice(["contrast", "gradcam++", "gradcam", "saliency", "scorecam"]),
+    default="contrast",
     show_default=True,
+    help="contrast: why this class rather than the runner-up (the default: it passes the sanity checks); "
+    "the others are kept for comparison (README, 'Explanations you can trust').",
+)
+@click.option(
+    "--save-map",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the raw map: float32 .npy of the photo's displayed height × width, values 0–1.",
 )
 @click.option(
     "-o",
@@ -438,16 +445,24 @@ def explain(
     class_name: str | None,
     face: int,
     method: str,
+    save_map: Path | None,
     output: Path | None,
     open_after: bool,
 ) -> None:
-    """Show why a model scored PHOTO as it did: a saliency map over the photo, with every class's score."""
+    """Show why a model scored PHOTO as it did: a saliency map over the photo, with every class's score.
+
+    With --group N: every frame of the group side by side with its reasons and the maps of the
+    signals that decided (the mood model's; the eyes or smile head's when faces decided).
+    """
     if (photo is None) == (group_id is None):
         raise click.UsageError("give either a PHOTO or --group N")
-    if output:
-        from photocull.base.atomic import check_output_folder
+    if save_map is not None and photo is None:
+        raise click.UsageError("--save-map writes one photo's map: give a PHOTO")
+    from photocull.base.atomic import check_output_folder
 
-        check_output_folder(output)
+    for target in (output, save_map):
+        if target:
+            check_output_folder(target)
     from photocull.report.explain import (
         explain_group_to_file,
         explain_to_file,
@@ -463,6 +478,10 @@ def explain(
             explanation, out = explain_to_file(
                 photo, output, model=model, class_name=class_name, method=method, face=face
             )
+            if save_map is not None:
+                from photocull.report.explain import save_map as write_map
+
+                stderr.print(_said("wrote the map", write_map(explanation, photo, save_map)))
             pid = photo_id(db, str(photo.resolve()))
             if pid is not None:
                 record_explanation(db, pid, out, explanation)

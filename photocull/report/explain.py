@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import sqlite_utils
+from PIL import Image
 
+from photocull.base.atomic import atomic_write
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import FACE_HEADS
 from photocull.report.panel import Explanation, render_group_png, render_png
 from photocull.report.saliency import (
+    DEFAULT_METHOD,
     check_method,
     check_model,
     get_explainer,
     load_photo,
+    reading,
 )
 from photocull.scan.read import UnreadablePhoto, read_preview
 from photocull.store.explanations import record_explanation as store_explanation
@@ -50,7 +55,7 @@ def explain_to_file(
     *,
     model: str = "happy-sad",
     class_name: str | None = None,
-    method: str = "gradcam++",
+    method: str = DEFAULT_METHOD,
     face: int = 0,
 ) -> tuple[Explanation, Path]:
     """Explain one photo and render it; the whole of ``photocull explain PHOTO``. A face head
@@ -71,6 +76,16 @@ def explain_to_file(
     )
 
 
+def save_map(explanation: Explanation, photo: str | Path, out: str | Path) -> Path:
+    """Write the map as a float32 ``.npy`` of the photo's displayed size (the export's ``height`` ×
+    ``width``), 0–1; a face head's map covers the whole frame and is zero outside the face."""
+    with reading(photo):
+        preview = read_preview(str(photo))
+    heat = Image.fromarray(explanation.heatmap.astype(np.float32), mode="F")
+    full = np.clip(np.asarray(heat.resize((preview.width, preview.height), Image.Resampling.BILINEAR)), 0.0, 1.0)
+    return atomic_write(out, lambda f: np.save(f, full.astype(np.float32)))
+
+
 def record_explanation(
     db: sqlite_utils.Database, photo_id: int, out_path: str | Path, explanation: Explanation
 ) -> None:
@@ -89,6 +104,10 @@ def _caption(member: dict) -> list[str]:
     return [Path(member["path"]).name, when, verdict]
 
 
+# face signals a group's reasons can name, and the head (and class) whose map shows each
+FACE_SIGNALS = (("eyes", "eyes", "closed"), ("smil", "smile", "smile"))
+
+
 def explain_group_to_file(
     db: sqlite_utils.Database,
     group_id: int,
@@ -96,13 +115,16 @@ def explain_group_to_file(
     *,
     model: str = "happy-sad",
     class_name: str | None = None,
-    method: str = "gradcam++",
+    method: str = DEFAULT_METHOD,
 ) -> tuple[list[Explanation], Path]:
-    """Explain every member of a group for one class and render them side by side; each member's
-    ``explanations`` row then points at this PNG. The whole of ``photocull explain --group N``.
+    """Why this frame over that one: every member of a group side by side, each with its
+    suggestion and reasons, and the maps of the signals that decided — the mood model's, and the
+    eyes or smile head's on each member's largest face when the reasons name eyes or smiles. Each
+    member's ``explanations`` row then points at this PNG. The whole of ``photocull explain --group N``.
 
-    Without ``class_name`` the class with the highest mean score over the members is explained, so
-    all maps answer the same question and can be compared.
+    Without ``class_name`` the class with the highest mean score over the members is explained
+    (for ``contrast``: against the class with the next highest mean), so all maps of a row answer
+    the same question and can be compared. Returns the mood row's explanations and the PNG.
     """
     check_model(model)
     check_method(method)
@@ -112,16 +134,42 @@ def explain_group_to_file(
     members = groups[0].members
     photos = [load_photo(m["path"]) for m in members]
     explainer = get_explainer(model)
+    all_scores = [explainer.scores(model_input) for model_input, _ in photos]
+    mean = {c: sum(s[c] for s in all_scores) for c in explainer.classes}
     if class_name is None:
-        all_scores = [explainer.scores(model_input) for model_input, _ in photos]
-        class_name = max(explainer.classes, key=lambda c: sum(s[c] for s in all_scores))
-    explanations = [explainer.explain(x, shown.size, class_name=class_name, method=method) for x, shown in photos]
+        class_name = max(explainer.classes, key=lambda c: mean[c])
+    against = max((c for c in explainer.classes if c != class_name), key=lambda c: mean[c])
+    explanations = [
+        explainer.explain(x, shown.size, class_name=class_name, method=method, against=against) for x, shown in photos
+    ]
+    title = f"{model}: {class_name}" + (f" rather than {against}" if method == "contrast" else "")
+    rows: list[tuple[str, list[Explanation | None]]] = [(title, list(explanations))]
+    reasons = " ".join(r for m in members for r in m["reasons"]).lower()
+    for word, head, face_class in FACE_SIGNALS:
+        if word in reasons and any(m["faces"] for m in members):
+            rows.append(
+                (f"{head}: {face_class} (largest face)", [_face_map(m, head, face_class, method) for m in members])
+            )
     path = render_group_png(
-        explanations,
+        rows,
         [shown for _, shown in photos],
         out_path or default_group_output(group_id, model, class_name),
         [_caption(m) for m in members],
+        [m["reasons"] for m in members],
     )
     for member, explanation in zip(members, explanations):
         record_explanation(db, member["id"], path, explanation)
     return explanations, path
+
+
+def _face_map(member: dict, head: str, face_class: str, method: str) -> Explanation | None:
+    """The face head's map on the member's largest face, or None when it has none."""
+    if not member["faces"]:
+        return None
+    from photocull.report.face_saliency import explain_face
+
+    try:
+        explanation, _ = explain_face(member["path"], model=head, face=0, class_name=face_class, method=method)
+    except PhotocullError:  # the detector no longer finds the stored face (say, the file changed)
+        return None
+    return explanation

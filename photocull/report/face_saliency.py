@@ -21,7 +21,7 @@ from photocull.base.modelfiles import WHAT_TO_DO, model_path
 from photocull.faces.crops import eye_frames, eye_patches, face_crop, face_frame, uncut
 from photocull.faces.detect import FaceDetector
 from photocull.report.panel import Explanation
-from photocull.report.saliency import Explainer, check_method, display_image, keras, reading
+from photocull.report.saliency import DEFAULT_METHOD, Explainer, check_method, display_image, keras, reading
 from photocull.scan.read import read_preview
 
 
@@ -39,7 +39,7 @@ def get_face_explainer(model: str) -> Explainer:
 
 
 def explain_face(
-    path: str | Path, *, model: str, face: int = 0, class_name: str | None = None, method: str = "gradcam++"
+    path: str | Path, *, model: str, face: int = 0, class_name: str | None = None, method: str = DEFAULT_METHOD
 ) -> tuple[Explanation, Image.Image]:
     """Explain face number ``face`` (0: the largest) of a photo with face head ``model``; returns the
     explanation (its map at the display image's size) and the display image."""
@@ -68,10 +68,14 @@ def explain_face(
         raw = np.asarray(
             Image.fromarray(raw.astype(np.float32), mode="F").resize((side, side), Image.Resampling.BILINEAR)
         )
+        if method == "contrast":  # signed: spread over the face from 0 (for the other class) to 1
+            span = float(np.ptp(raw))
+            raw = (raw - raw.min()) / span if span > 0 else np.full_like(raw, 0.5)
         maps.append(uncut(np.maximum(raw, 0.0), frame, preview.size))
         all_scores.append(scores)
     scores = {c: float(np.mean([s[c] for s in all_scores])) for c in explainer.classes}  # as the scan: eyes averaged
     shown = display_image(preview)
     heat = np.asarray(Image.fromarray(np.maximum.reduce(maps), mode="F").resize(shown.size, Image.Resampling.BILINEAR))
     heat = heat / heat.max() if heat.max() > 0 else heat
-    return Explanation(heat.astype(np.float32), str(target), scores, method, f"{model} (face {face})"), shown
+    other = explainer.contrasted(scores, str(target), method)
+    return Explanation(heat.astype(np.float32), str(target), scores, method, f"{model} (face {face})", other), shown

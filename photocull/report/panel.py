@@ -25,6 +25,7 @@ class Explanation:
     scores: dict[str, float]  # every class of the model → probability
     method: str
     model: str
+    against: str | None = None  # contrast: the class the map weighs ``class_name`` against (low values)
 
 
 def resize_map(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -90,7 +91,13 @@ def score_panel(explanation: Explanation, width: int = PANEL_WIDTH, caption: Seq
         )
         y += _LINE
     draw.text((_PAD, y), f"model: {explanation.model}", fill=_INK, font=title)
-    draw.text((_PAD, y + _LINE), f"explains: {explanation.class_name}", fill=_HIGHLIGHT, font=title)
+    against = f" rather than {explanation.against}" if explanation.against else ""
+    draw.text(
+        (_PAD, y + _LINE),
+        _fit(draw, f"explains: {explanation.class_name}{against}", title, width - 2 * _PAD),
+        fill=_HIGHLIGHT,
+        font=title,
+    )
     draw.text((_PAD, y + 2 * _LINE), f"method: {explanation.method}", fill=_MUTED, font=small)
     y += 3 * _LINE + _PAD
     label_w, value_w = 90, 52
@@ -107,8 +114,13 @@ def score_panel(explanation: Explanation, width: int = PANEL_WIDTH, caption: Seq
     y += _PAD
     key = Image.fromarray(np.repeat(jet(np.linspace(0, 1, width - 2 * _PAD))[None], 10, axis=0))
     panel.paste(key, (_PAD, y))
-    draw.text((_PAD, y + 14), "ignored", fill=_MUTED, font=small)
-    draw.text((width - _PAD, y + 14), "looked at", fill=_MUTED, font=small, anchor="ra")
+    low, high = (
+        (f"for {explanation.against}", f"for {explanation.class_name}")
+        if explanation.against
+        else ("ignored", "looked at")
+    )
+    draw.text((_PAD, y + 14), low, fill=_MUTED, font=small)
+    draw.text((width - _PAD, y + 14), high, fill=_MUTED, font=small, anchor="ra")
     return panel
 
 
@@ -135,35 +147,72 @@ def render_png(
     return _save(canvas, out_path)
 
 
-def _column(explanation: Explanation, photo: Image.Image, caption: Sequence[str]) -> Image.Image:
-    """One group member: caption lines, overlaid photo scaled to the column width, score panel."""
-    shown = overlay(explanation.heatmap, photo)
-    shown = shown.resize(
-        (COLUMN_WIDTH, max(1, round(shown.height * COLUMN_WIDTH / shown.width))), Image.Resampling.LANCZOS
-    )
-    panel = score_panel(explanation, COLUMN_WIDTH)
-    top = _PAD + len(caption) * _LINE
-    column = Image.new("RGB", (COLUMN_WIDTH, top + shown.height + panel.height), _BACKGROUND)
+def _wrapped(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> list[str]:
+    """``text`` broken between words into lines no wider than ``width`` pixels."""
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    lines: list[str] = []
+    for word in text.split():
+        if lines and draw.textlength(lines[-1] + " " + word, font=font) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(_fit(draw, word, font, width))
+    return lines
+
+
+def _column(
+    rows: Sequence[tuple[str, Explanation | None]], photo: Image.Image, caption: Sequence[str], reasons: Sequence[str]
+) -> Image.Image:
+    """One group member: caption lines, its reasons, then per deciding signal the title, the
+    overlaid photo scaled to the column width and the score panel (a grey box: no face to read)."""
+    small = _font(13)
+    reason_lines = [line for r in reasons for line in _wrapped("· " + r, small, COLUMN_WIDTH)]
+    parts: list[Image.Image] = []
+    for title, explanation in rows:
+        label = Image.new("RGB", (COLUMN_WIDTH, _LINE + _PAD // 2), _BACKGROUND)
+        ImageDraw.Draw(label).text((0, _PAD // 2), title, fill=_HIGHLIGHT, font=_font(14))
+        parts.append(label)
+        height = max(1, round(photo.height * COLUMN_WIDTH / photo.width))
+        if explanation is None:
+            blank = Image.new("RGB", (COLUMN_WIDTH, height), (225, 225, 225))
+            ImageDraw.Draw(blank).text(
+                (COLUMN_WIDTH // 2, height // 2), "no face here", fill=_MUTED, font=small, anchor="mm"
+            )
+            parts.append(blank)
+            continue
+        parts.append(overlay(explanation.heatmap, photo).resize((COLUMN_WIDTH, height), Image.Resampling.LANCZOS))
+        parts.append(score_panel(explanation, COLUMN_WIDTH))
+    top = _PAD + (len(caption) + len(reason_lines)) * _LINE
+    column = Image.new("RGB", (COLUMN_WIDTH, top + sum(p.height for p in parts)), _BACKGROUND)
     draw = ImageDraw.Draw(column)
-    for i, line in enumerate(caption):
-        draw.text((0, _PAD // 2 + i * _LINE), line, fill=_INK if i == 0 else _MUTED, font=_font(15 if i == 0 else 13))
-    column.paste(shown, (0, top))
-    column.paste(panel, (0, top + shown.height))
+    for i, line in enumerate([*caption, *reason_lines]):
+        draw.text(
+            (0, _PAD // 2 + i * _LINE), line, fill=_INK if i == 0 else _MUTED, font=_font(15) if i == 0 else small
+        )
+    y = top
+    for part in parts:
+        column.paste(part, (0, y))
+        y += part.height
     return column
 
 
 def render_group_png(
-    explanations: Sequence[Explanation],
+    rows: Sequence[tuple[str, Sequence[Explanation | None]]],
     images: Sequence[Image.Image],
     out_path: str | Path,
     captions: Sequence[Sequence[str]] | None = None,
+    reasons: Sequence[Sequence[str]] | None = None,
 ) -> Path:
-    """Save the members of a near-duplicate group side by side, each with its overlay and scores,
-    so a person can see why one frame is kept over the others."""
-    if len(explanations) != len(images) or not explanations:
-        raise ValueError("need one image per explanation, and at least one")
-    captions = captions or [[] for _ in explanations]
-    columns = [_column(e, img, cap) for e, img, cap in zip(explanations, images, captions)]
+    """Save the members of a near-duplicate group side by side — each with its caption, its reasons
+    and, per signal that decided (``rows``: a title and one explanation per member), its map and
+    scores — so a person can see why one frame is kept over the others."""
+    if not images or any(len(explanations) != len(images) for _, explanations in rows):
+        raise ValueError("need one explanation (or None) per image in every row, and at least one image")
+    captions = captions or [[] for _ in images]
+    reasons = reasons or [[] for _ in images]
+    columns = [
+        _column([(title, explanations[k]) for title, explanations in rows], img, captions[k], reasons[k])
+        for k, img in enumerate(images)
+    ]
     canvas = Image.new(
         "RGB", (len(columns) * (COLUMN_WIDTH + _PAD) + _PAD, max(c.height for c in columns) + _PAD), _BACKGROUND
     )

@@ -11,8 +11,9 @@ import contextlib
 import functools
 import io
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -40,7 +41,10 @@ with warnings.catch_warnings():  # tf-keras-vis 0.8.7 imports zoom from a deprec
 from photocull.mood.backbone import LAST_CONV_LAYER  # noqa: E402
 from photocull.mood.scoring import load_classifier  # noqa: E402
 
-METHODS = ("gradcam++", "gradcam", "saliency", "scorecam")
+METHODS = ("contrast", "gradcam++", "gradcam", "saliency", "scorecam")
+# The default: the only method whose maps pass both sanity checks on real photos (README, "Explanations
+# you can trust"; scripts/sanity_saliency.py). Grad-CAM++ barely depends on the head or the class.
+DEFAULT_METHOD = "contrast"
 DISPLAY_SIZE = 512  # long side of the rendered photo and of the map
 SMOOTH_SAMPLES = 20
 SMOOTH_NOISE = 0.2  # SmoothGrad's noise σ as a fraction of the input's value range (tf-keras-vis default)
@@ -87,17 +91,33 @@ class Explainer:
         map_size: tuple[int, int],
         *,
         class_name: str | None = None,
-        method: str = "gradcam++",
+        method: str = DEFAULT_METHOD,
+        against: str | None = None,
     ) -> Explanation:
         """Explain one 224×224 model input; the map is resized to ``map_size`` (width, height)."""
-        raw, target, scores = self.raw_map(model_input, class_name=class_name, method=method)
-        return Explanation(resize_map(raw, map_size), target, scores, method, self.name)
+        raw, target, scores = self.raw_map(model_input, class_name=class_name, method=method, against=against)
+        other = self.contrasted(scores, target, method, against)
+        return Explanation(resize_map(raw, map_size), target, scores, method, self.name, other)
+
+    def contrasted(self, scores: dict[str, float], target: str, method: str, against: str | None = None) -> str | None:
+        """The class a ``contrast`` map weighs ``target`` against (None for the other methods)."""
+        if method != "contrast":
+            return None
+        if self.binary:
+            return next(c for c in self.classes if c != target)
+        return against if against is not None else runner_up(scores, target)
 
     def raw_map(
-        self, model_input: np.ndarray, *, class_name: str | None = None, method: str = "gradcam++"
+        self,
+        model_input: np.ndarray,
+        *,
+        class_name: str | None = None,
+        method: str = DEFAULT_METHOD,
+        against: str | None = None,
     ) -> tuple[np.ndarray, str, dict[str, float]]:
         """The map over the model input itself (the CAM methods: at the penultimate layer's
-        resolution), the class it explains and every class's probability."""
+        resolution), the class it explains and every class's probability. ``contrast`` explains
+        the class against ``against`` (default: the runner-up)."""
         check_method(method)
         scores = self.scores(model_input)
         target = class_name if class_name is not None else max(scores, key=lambda c: scores[c])
@@ -105,12 +125,20 @@ class Explainer:
             raise PhotocullError(
                 f"unknown class {target!r} for model {self.name}: choose one of {', '.join(self.classes)}"
             )
-        score = BinaryScore(target == self.classes[1]) if self.binary else CategoricalScore(self.classes.index(target))
+        if self.binary:
+            score: Callable[[Any], Any] = BinaryScore(target == self.classes[1])
+        elif method == "contrast":
+            other = against if against is not None else runner_up(scores, target)
+            if other not in scores or other == target:
+                raise PhotocullError(f"cannot contrast {target!r} with {other!r}: choose another class of {self.name}")
+            score = _contrast_score(self.classes.index(target), self.classes.index(other))
+        else:
+            score = CategoricalScore(self.classes.index(target))
         return self._raw_map(_batch(model_input), score, method), target, scores
 
-    def _raw_map(self, x: np.ndarray, score: CategoricalScore | BinaryScore, method: str) -> np.ndarray:
+    def _raw_map(self, x: np.ndarray, score: Callable[[Any], Any], method: str) -> np.ndarray:
         with _quiet():
-            if method in ("gradcam++", "gradcam"):
+            if method in ("gradcam++", "gradcam", "contrast"):
                 explainer = self._gradcam if method == "gradcam++" else self._gradcam_plain
                 cam = explainer(
                     score,
@@ -119,6 +147,10 @@ class Explainer:
                     seek_penultimate_conv_layer=False,
                     expand_cam=False,
                     normalize_cam=False,
+                    # contrast keeps the sign: where the evidence is for the class (high) and where for
+                    # the other one (low). Grad-CAM's ReLU would leave an empty map whenever the head's
+                    # bias, not a region, carries the difference (28 of 150 photos in the sanity run).
+                    **({"activation_modifier": None} if method == "contrast" else {}),
                 )
                 return np.asarray(cam)[0]
             if method == "scorecam":
@@ -134,7 +166,7 @@ class Explainer:
                 return np.asarray(cam)[0]
             return self._smoothgrad(x, score)
 
-    def _smoothgrad(self, x: np.ndarray, score: CategoricalScore | BinaryScore) -> np.ndarray:
+    def _smoothgrad(self, x: np.ndarray, score: Callable[[Any], Any]) -> np.ndarray:
         """SmoothGrad as tf-keras-vis computes it (mean |gradient| over noisy copies, then max over
         channels), but with the copies in one batch (4× faster than its per-sample loop) and noise
         from a fixed seed, so the same photo always gives the same map."""
@@ -143,6 +175,22 @@ class Explainer:
         noisy = x + rng.normal(0.0, sigma, (SMOOTH_SAMPLES, *x.shape[1:])).astype(np.float32)
         grads = self._saliency(score, noisy, keepdims=True, normalize_map=False)
         return np.asarray(grads).mean(axis=0).max(axis=-1)
+
+
+def runner_up(scores: dict[str, float], target: str) -> str:
+    """The class a contrastive map explains ``target`` against: the most probable other one."""
+    return max((c for c in scores if c != target), key=lambda c: scores[c])
+
+
+def _contrast_score(target: int, other: int) -> Callable[[Any], Any]:
+    """Grad-CAM's score for "why ``target`` rather than ``other``": the difference of their logits.
+    With one shared embedding, a class's own logit mostly tracks where the backbone fires; the
+    difference keeps only the evidence that separates the two (scripts/sanity_saliency.py)."""
+
+    def score(output: Any) -> Any:
+        return output[:, target] - output[:, other]
+
+    return score
 
 
 @contextlib.contextmanager
@@ -209,7 +257,7 @@ def load_photo(path: str | Path) -> tuple[np.ndarray, Image.Image]:
 
 
 def explain_image(
-    img: Image.Image, *, model: str = "happy-sad", class_name: str | None = None, method: str = "gradcam++"
+    img: Image.Image, *, model: str = "happy-sad", class_name: str | None = None, method: str = DEFAULT_METHOD
 ) -> Explanation:
     """Explain an upright in-memory photo; the map has the size ``display_image(img)`` would have."""
     check_method(method)
@@ -219,7 +267,7 @@ def explain_image(
 
 
 def explain_photo(
-    path: str | Path, *, model: str = "happy-sad", class_name: str | None = None, method: str = "gradcam++"
+    path: str | Path, *, model: str = "happy-sad", class_name: str | None = None, method: str = DEFAULT_METHOD
 ) -> Explanation:
     """Explain one photo file for ``class_name`` (default: the model's top class)."""
     check_model(model)
