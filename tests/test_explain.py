@@ -214,8 +214,11 @@ def test_group_png_shows_every_member_and_links_each_row(explainer, chelsea, tmp
     paths = [save_photo(chelsea, tmp_path / "a.jpg"), save_photo(chelsea.rotate(1), tmp_path / "b.jpg")]
     suggestions = ("keep", "discard")
     db["photos"].insert_all([{"path": str(p), "group_id": 3, "suggestion": s} for p, s in zip(paths, suggestions)])
-    explanations, out = explain.explain_group_to_file(db, 3, tmp_path / "group.png")
-    assert len({e.class_name for e in explanations}) == 1
+    rows, out = explain.explain_group_to_file(db, 3, tmp_path / "group.png")
+    assert [title for title, _ in rows] == [
+        f"happy-sad: {rows[0][1][0].class_name} rather than {rows[0][1][0].against}"
+    ]
+    assert len({e.class_name for e in rows[0][1]}) == 1
     with Image.open(out) as png:
         assert png.width > 2 * panel.COLUMN_WIDTH
     assert {r["path"] for r in db["explanations"].rows} == {str(out.resolve())}

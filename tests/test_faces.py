@@ -130,6 +130,15 @@ def test_a_blink_in_a_group_photo_loses_its_burst(tmp_path, db):
     assert closed == [[False] * 3, [False, True, False], [False] * 3]
     assert r["IMG_1.jpg"]["suggestion"] == "discard"
     assert "eyes closed (1 of 3 faces)" in r["IMG_1.jpg"]["reasons"]
+    # why this frame over that one: the eyes decided, so the eyes head's maps come with the mood's
+    from photocull.report.explain import explain_group_to_file
+
+    rows, out = explain_group_to_file(db, r["IMG_0.jpg"]["group"], tmp_path / "why.png")
+    assert [title.split(":")[0] for title, _ in rows] == ["happy-sad", "eyes"]
+    eyes = rows[1][1]
+    assert all(e is not None and e.class_name == "closed" for e in eyes)
+    with Image.open(out) as png:
+        assert png.width >= 3 * 360 and png.height > 2 * 360
 
 
 def test_small_faces_in_a_large_frame_are_found(tmp_path, db):
@@ -187,6 +196,16 @@ def test_explain_shows_a_face_heads_map_in_place_on_the_face(tmp_path):
     result = CliRunner().invoke(cli, ["explain", str(photo), "--model", "expression", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert Image.open(out).width > shown.width
+    saved = tmp_path / "smile.npy"
+    result = CliRunner().invoke(cli, ["explain", str(photo), "--model", "smile", "--save-map", str(saved)])
+    assert result.exit_code == 0, result.output
+    raw = np.load(saved)
+    assert raw.shape == (astronaut().height, astronaut().width)  # the export's height × width
+    assert raw.dtype == np.float32 and 0.0 <= raw.min() and raw.max() <= 1.0
+    outside = np.ones_like(raw, dtype=bool)
+    fx, fy, fw, fh = (FACE * raw.shape[1] / 512).astype(int)
+    outside[fy - fh // 4 : fy + fh + fh // 4, fx - fw // 4 : fx + fw + fw // 4] = False
+    assert raw[outside].max() == 0.0 and raw.max() > 0.5  # the whole frame, zero outside the face
     result = CliRunner().invoke(cli, ["explain", str(photo), "--model", "smile", "--face", "2"])
     assert result.exit_code == 1 and "has 1 face(s): choose --face 0 to 0" in result.output
     empty = save_photo(sample_photos()["coffee"], tmp_path / "coffee.jpg")

@@ -116,7 +116,7 @@ def explain_group_to_file(
     model: str = "happy-sad",
     class_name: str | None = None,
     method: str = DEFAULT_METHOD,
-) -> tuple[list[Explanation], Path]:
+) -> tuple[list[tuple[str, list[Explanation | None]]], Path]:
     """Why this frame over that one: every member of a group side by side, each with its
     suggestion and reasons, and the maps of the signals that decided — the mood model's, and the
     eyes or smile head's on each member's largest face when the reasons name eyes or smiles. Each
@@ -124,7 +124,8 @@ def explain_group_to_file(
 
     Without ``class_name`` the class with the highest mean score over the members is explained
     (for ``contrast``: against the class with the next highest mean), so all maps of a row answer
-    the same question and can be compared. Returns the mood row's explanations and the PNG.
+    the same question and can be compared. Returns the rows (a title, one explanation or None per
+    member) and the PNG.
     """
     check_model(model)
     check_method(method)
@@ -159,7 +160,7 @@ def explain_group_to_file(
     )
     for member, explanation in zip(members, explanations):
         record_explanation(db, member["id"], path, explanation)
-    return explanations, path
+    return rows, path
 
 
 def _face_map(member: dict, head: str, face_class: str, method: str) -> Explanation | None:
