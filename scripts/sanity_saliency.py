@@ -137,14 +137,19 @@ def spearman(a: np.ndarray, b: np.ndarray) -> tuple[float, bool]:
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     from skimage.metrics import structural_similarity
 
-    a, b = _common(a, b, COMPARE_SIDE)
-    a, b = (x / x.max() if x.max() > 0 else x for x in (a, b))
+    a, b = (_unit(x) for x in _common(a, b, COMPARE_SIDE))
     return float(structural_similarity(a, b, data_range=1.0))
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    """Scaled to 0..1 as the PNG shows it (a signed contrastive map: its low end is the other class)."""
+    span = float(np.ptp(m))
+    return (m - m.min()) / span if span > 0 else np.zeros_like(m)
 
 
 def _common(a: np.ndarray, b: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
     def resized(m: np.ndarray) -> np.ndarray:
-        m = np.maximum(np.asarray(m, np.float32), 0.0)
+        m = np.asarray(m, np.float32)  # as computed: Grad-CAM's ReLU is part of a method, not of the check
         if m.shape == (side, side):
             return m
         return np.asarray(Image.fromarray(m, mode="F").resize((side, side), Image.Resampling.BILINEAR))

@@ -201,7 +201,7 @@ def test_explain_shows_a_face_heads_map_in_place_on_the_face(tmp_path):
     assert result.exit_code == 0, result.output
     raw = np.load(saved)
     assert raw.shape == (astronaut().height, astronaut().width)  # the export's height × width
-    assert raw.dtype == np.float32 and 0.0 <= raw.min() and raw.max() <= 1.0
+    assert raw.dtype == np.float32 and raw.min() >= 0.0 and raw.max() <= 1.0
     outside = np.ones_like(raw, dtype=bool)
     fx, fy, fw, fh = (FACE * raw.shape[1] / 512).astype(int)
     outside[fy - fh // 4 : fy + fh + fh // 4, fx - fw // 4 : fx + fw + fw // 4] = False
