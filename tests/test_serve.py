@@ -210,3 +210,26 @@ def test_explain_overlay_is_a_png(served):
     assert Image.open(io.BytesIO(png.content)).format == "PNG"
     assert client.get(f"/api/photos/{photo['id']}/explain?model=nope").status_code == 400
     assert json.loads(client.get(f"/api/photos/{photo['id']}/explain?model=emotion&class=joy").text)["error"]
+
+
+def test_serve_command_warns_off_loopback_and_names_a_busy_port(tmp_path, monkeypatch):
+    import socket
+
+    import uvicorn
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append(kw))
+    db = str(tmp_path / "s.db")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.listen()
+        busy = CliRunner().invoke(cli, ["--db", db, "serve", "--port", str(port)])
+    assert busy.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in busy.output and not started
+    wide = CliRunner().invoke(cli, ["--db", db, "serve", "--host", "0.0.0.0", "--port", str(port)])
+    assert wide.exit_code == 0, wide.output
+    assert "warning: serving on 0.0.0.0" in wide.output and started == [
+        {"host": "0.0.0.0", "port": port, "log_level": "warning", "access_log": False}
+    ]
+    local = CliRunner().invoke(cli, ["--db", db, "serve", "--port", str(port)])
+    assert "warning" not in local.output and f"http://127.0.0.1:{port}/" in local.output

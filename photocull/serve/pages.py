@@ -166,10 +166,9 @@ def photo_page(record: dict, token: str) -> str:
         if record.get("group")
         else ""
     )
+    taken = record["captured_at"].replace("T", " ")[:22] if record.get("captured_at") else None
     facts = " · ".join(
-        escape(str(x))
-        for x in (record.get("captured_at"), f"{record['width']}×{record['height']}", record.get("camera_model"))
-        if x
+        escape(str(x)) for x in (taken, f"{record['width']}×{record['height']}", record.get("camera_model")) if x
     )
     return page(
         shown(os.path.basename(record["path"])),
