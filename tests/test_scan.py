@@ -268,3 +268,21 @@ def test_rows_measured_by_an_older_version_are_measured_again(library, db):
     assert versions == {MEASURE_VERSION}
     assert db.execute("select count(*) from photos where sharpness = 1.0").fetchone()[0] == 0
     assert scan(db, [library.root], options=ScanOptions(workers=1)).counts["unchanged"] == n
+
+
+def test_phash_matches_imagehash_without_scipy():
+    """The scan's pHash is imagehash.phash bit for bit (grouping thresholds were set on it), computed
+    without SciPy so that decoding processes stay small."""
+    import imagehash
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    from photocull.scan.measure import fixed_grey, phash_bits
+
+    rng = np.random.default_rng(0)
+    photos = [Image.fromarray(getattr(data, n)()) for n in ("chelsea", "astronaut", "coffee", "rocket", "camera")]
+    photos += [Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)) for _ in range(20)]
+    for img in photos:
+        grey = fixed_grey(img.convert("RGB"))
+        np.testing.assert_array_equal(phash_bits(grey), np.asarray(imagehash.phash(grey).hash))

@@ -29,9 +29,32 @@ class Measures:
     shadows: float
 
 
-def hash_int(h: imagehash.ImageHash) -> int:
-    """The hash's 64 bits, first row first, as one integer."""
-    return int.from_bytes(np.packbits(np.asarray(h.hash, dtype=bool).ravel()).tobytes(), "big")
+PHASH_SIDE = 32  # imagehash.phash's defaults: an 8×8 hash from the low frequencies of a 32×32 grey copy
+
+
+def _dct_rows(n: int, rows: int) -> np.ndarray:
+    """The first ``rows`` rows of the unnormalised type-II DCT matrix scipy.fftpack.dct applies:
+    y[k] = 2 Σ x[i] cos(π k (2i + 1) / 2n)."""
+    k, i = np.arange(rows)[:, None], np.arange(n)[None, :]
+    result: np.ndarray = 2.0 * np.cos(np.pi * k * (2 * i + 1) / (2 * n))
+    return result
+
+
+_DCT = _dct_rows(PHASH_SIDE, 8)
+
+
+def phash_bits(img: Image.Image) -> np.ndarray:
+    """imagehash.phash's 8×8 bits, computed with two small matrix products instead of
+    scipy.fftpack: the same bits (tests/test_scan.py checks them against imagehash), without
+    importing SciPy into every decoding process (about 25 MB each)."""
+    pixels = np.asarray(img.convert("L").resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS), np.float64)
+    low: np.ndarray = _DCT @ pixels @ _DCT.T
+    return low > np.median(low)
+
+
+def bits_int(bits: np.ndarray) -> int:
+    """Hash bits, first row first, as one integer."""
+    return int.from_bytes(np.packbits(np.asarray(bits, dtype=bool).ravel()).tobytes(), "big")
 
 
 def fixed_grey(img: Image.Image) -> Image.Image:
@@ -76,8 +99,8 @@ def measure(img: Image.Image) -> Measures:
     small = fixed_grey(img)
     grey = np.asarray(small, dtype=np.float32)
     return Measures(
-        phash=to_signed64(hash_int(imagehash.phash(small))),
-        dhash=to_signed64(hash_int(imagehash.dhash(small))),
+        phash=to_signed64(bits_int(phash_bits(small))),
+        dhash=to_signed64(bits_int(imagehash.dhash(small).hash)),
         sharpness=round(sharpness(grey), 2),
         brightness=round(float(grey.mean()) / 255.0, 4),
         highlights=round(float((grey >= CLIP_HIGH).mean()), 4),
