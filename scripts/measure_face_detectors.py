@@ -26,36 +26,50 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
-from photocull.faces.detect import SPECS, BlazeFace, Face, FaceDetector, confirmed, suppress  # noqa: E402
+from photocull.faces.detect import SPECS, BlazeFace, Face, FaceDetector, confirmed, merge  # noqa: E402
 from synthetic import sample_photos  # noqa: E402
 
 Detect = Callable[[Image.Image], list[Face]]
 
 
+def pixel_tile_boxes(img: Image.Image, tile: int) -> list[tuple[int, int, int, int]]:
+    """Square tiles of ``tile`` pixels, a step of 0.7 of a tile apart, cut at the image's edges."""
+    w, h = img.size
+    step = int(tile * 0.7)
+    return [
+        (x, y, min(x + tile, w), min(y + tile, h))
+        for y in range(0, max(h - tile, 0) + step, step)
+        for x in range(0, max(w - tile, 0) + step, step)
+    ]
+
+
+def spread_tile_boxes(img: Image.Image, fraction: float, overlap: float = 0.25) -> list[tuple[int, int, int, int]]:
+    """Square tiles ``fraction`` of the longer side, spread evenly with at least ``overlap`` between
+    neighbours (six on a 4:3 frame at 0.5)."""
+    side = round(max(img.size) * fraction)
+
+    def starts(length: int) -> list[int]:
+        if length <= side:
+            return [0]
+        n = math.ceil((length - side) / (side * (1 - overlap))) + 1
+        return [round(k * (length - side) / (n - 1)) for k in range(n)]
+
+    return [(x, y, x + side, y + side) for y in starts(img.height) for x in starts(img.width)]
+
+
 def tiled(model: BlazeFace, tile: int) -> Detect:
-    """``model`` on the whole frame and on overlapping square tiles, merged."""
+    """``model`` on the whole frame and on overlapping ``tile``-pixel tiles, merged."""
 
     def detect(img: Image.Image) -> list[Face]:
         found = model.faces(img)
-        w, h = img.size
-        step = int(tile * 0.7)
-        for y in range(0, max(h - tile, 0) + step, step):
-            for x in range(0, max(w - tile, 0) + step, step):
-                for f in model.faces(img.crop((x, y, min(x + tile, w), min(y + tile, h)))):
-                    found.append(Face(f.box + np.array([x, y, x, y]), f.confidence, f.keypoints + np.array([x, y])))
-        if not found:
-            return []
-        return suppress(
-            np.array([f.box for f in found]),
-            np.array([f.confidence for f in found]),
-            np.array([f.keypoints for f in found]),
-        )
+        for box in pixel_tile_boxes(img, tile):
+            found += [f.moved(box[0], box[1]) for f in model.faces(img.crop(box))]
+        return merge(found)
 
     return detect
 
@@ -65,63 +79,22 @@ def confirmed_by(first: Detect, other: BlazeFace) -> Detect:
     return lambda img: [f for f in first(img) if confirmed(other, img, f.box)]
 
 
-def pixel_tiles(tile: int, score: float) -> Detect:
-    """Both models on the whole frame, each box confirmed by the other, plus the full-range model on
-    ``tile``-pixel tiles (step 0.7 of a tile), each tile face scoring ``score`` and confirmed."""
+def with_tiles(boxes: Callable[[Image.Image], list[tuple[int, int, int, int]]], on_tiles: str, score: float) -> Detect:
+    """Both models on the whole frame, each box confirmed by the other (``FaceDetector(tile=None)``),
+    plus model ``on_tiles`` ("full" or "short") on the tiles ``boxes`` cuts, each tile face scoring at
+    least ``score`` and confirmed by the other model."""
     whole = FaceDetector(tile=None)
+    finder, checker = (whole.full, whole.short) if on_tiles == "full" else (whole.short, whole.full)
 
     def detect(img: Image.Image) -> list[Face]:
         found = whole.detect(img)
-        w, h = img.size
-        step = int(tile * 0.7)
-        for y in range(0, max(h - tile, 0) + step, step):
-            for x in range(0, max(w - tile, 0) + step, step):
-                found += [
-                    moved
-                    for f in whole.full.faces(img.crop((x, y, min(x + tile, w), min(y + tile, h))))
-                    if f.confidence >= score and confirmed(whole.short, img, (moved := f.moved(x, y)).box)
-                ]
-        if not found:
-            return []
-        return suppress(
-            np.array([f.box for f in found]),
-            np.array([f.confidence for f in found]),
-            np.array([f.keypoints for f in found]),
-        )
-
-    return detect
-
-
-def short_range_tiles(fraction: float, score: float, overlap: float = 0.25) -> Detect:
-    """An alternative measured and not chosen: both models on the whole frame, each box confirmed by
-    the other, plus the short-range model on tiles ``fraction`` of the longer side spread with at
-    least ``overlap`` between neighbours (six at 0.5), each tile face confirmed by the full-range one."""
-    whole = FaceDetector(tile=None)
-
-    def detect(img: Image.Image) -> list[Face]:
-        found = whole.detect(img)
-        side = round(max(img.size) * fraction)
-
-        def starts(length: int) -> list[int]:
-            if length <= side:
-                return [0]
-            n = math.ceil((length - side) / (side * (1 - overlap))) + 1
-            return [round(k * (length - side) / (n - 1)) for k in range(n)]
-
-        for y in starts(img.height):
-            for x in starts(img.width):
-                found += [
-                    moved
-                    for f in whole.short.faces(img.crop((x, y, x + side, y + side)))
-                    if f.confidence >= score and confirmed(whole.full, img, (moved := f.moved(x, y)).box)
-                ]
-        if not found:
-            return []
-        return suppress(
-            np.array([f.box for f in found]),
-            np.array([f.confidence for f in found]),
-            np.array([f.keypoints for f in found]),
-        )
+        for x, y, x1, y1 in boxes(img):
+            found += [
+                moved
+                for f in finder.faces(img.crop((x, y, x1, y1)))
+                if f.confidence >= score and confirmed(checker, img, (moved := f.moved(x, y)).box)
+            ]
+        return merge(found)
 
     return detect
 
@@ -141,9 +114,15 @@ def main() -> None:
         "full, 256-px tiles, confirmed by short": confirmed_by(tiled(full, 256), short),
         "both, whole frame, each confirmed by the other": FaceDetector(tile=None).detect,
         "shipped: both, whole frame and full-range on 0.6 tiles, each confirmed by the other": FaceDetector().detect,
-        "not chosen: both, whole frame, + short-range on six 0.5 tiles (score 0.5)": short_range_tiles(0.5, 0.5),
-        "candidate: both, whole frame, + full-range on 256-px tiles (score 0.6), confirmed": pixel_tiles(256, 0.6),
-        "candidate: both, whole frame, + full-range on 256-px tiles (score 0.75), confirmed": pixel_tiles(256, 0.75),
+        "not chosen: both, whole frame, + short-range on six 0.5 tiles (score 0.5)": with_tiles(
+            lambda img: spread_tile_boxes(img, 0.5), "short", 0.5
+        ),
+        "candidate: both, whole frame, + full-range on 256-px tiles (score 0.6), confirmed": with_tiles(
+            lambda img: pixel_tile_boxes(img, 256), "full", 0.6
+        ),
+        "candidate: both, whole frame, + full-range on 256-px tiles (score 0.75), confirmed": with_tiles(
+            lambda img: pixel_tile_boxes(img, 256), "full", 0.75
+        ),
     }
     configs = {k: v for k, v in configs.items() if not args.only or args.only in k}
     faces = sorted(glob.glob(str(args.genki / "*" / "*.jpg")))

@@ -16,7 +16,6 @@ from photocull.cli.main import cli
 from photocull.mood.adapt import MIN_CORRECTIONS, train_from_feedback, user_head_path
 from photocull.mood.litert import LiteRTScorer
 from photocull.pipeline import ScanOptions, scan
-from photocull.report.interactive import parse_mood
 from photocull.serve.app import create_app
 from photocull.store.database import open_db
 from photocull.store.export import photo_records
@@ -54,15 +53,3 @@ def test_corrections_adapt_the_head_and_the_next_scan_uses_it(tmp_path):
     rescored = list(photo_records(db))
     agree = sum((r["happy"] < 0.5) == (Path(r["path"]).parent.name in sad_scenes) for r in rescored)
     assert agree >= 0.9 * len(rescored)
-
-
-def test_parse_mood():
-    assert parse_mood("2 sad", 3) == (1, "happy-sad", "sad")
-    assert parse_mood("1 Awe", 3) == (0, "emotion", "awe")
-    for bad in ("4 sad", "1 ecstatic", "sad", ""):
-        try:
-            parse_mood(bad, 3)
-        except ValueError as exc:
-            assert str(exc)
-        else:
-            raise AssertionError(bad)

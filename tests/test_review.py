@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
 from photocull.cli.main import cli
 from photocull.pipeline import ScanOptions, scan
-from photocull.report.interactive import parse_choice, run_interactive
+from photocull.report.interactive import parse_choice, parse_mood, run_interactive
 from photocull.store.groups import load_groups
 
 
@@ -59,15 +60,20 @@ def test_accept_keep_all_choose_skip_quit(library, db):
     assert again == {"accepted": 0, "kept_all": 0, "chosen": 0, "skipped": 0, "moods_corrected": 0}
 
 
-def test_parse_choice_rejects_out_of_range():
+def test_parse_choice_and_mood():
     assert parse_choice("1, 3", 3) == {0, 2}
-    for bad in ("0", "4", "x", ""):
-        try:
-            parse_choice(bad, 3)
-        except ValueError as exc:
-            assert str(exc)
-        else:
-            raise AssertionError(bad)
+    assert parse_mood("2 sad", 3) == (1, "happy-sad", "sad")
+    assert parse_mood("1 Awe", 3) == (0, "emotion", "awe")
+
+
+@pytest.mark.parametrize(
+    "parse, bad",
+    [(parse_choice, bad) for bad in ("0", "4", "x", "")]
+    + [(parse_mood, bad) for bad in ("4 sad", "1 ecstatic", "sad", "")],
+)
+def test_parsers_reject_bad_answers_with_a_message(parse, bad):
+    with pytest.raises(ValueError, match=r"\w"):
+        parse(bad, 3)
 
 
 def test_cli_review_lists_undecided_and_interactive_by_keys(library, tmp_path):

@@ -476,12 +476,10 @@ def explain(
             _, out = explain_group_to_file(db, group_id, output, model=model, class_name=class_name, method=method)
         elif photo is not None:  # one of the two, checked above
             explanation, out = explain_to_file(
-                photo, output, model=model, class_name=class_name, method=method, face=face
+                photo, output, model=model, class_name=class_name, method=method, face=face, map_out=save_map
             )
             if save_map is not None:
-                from photocull.report.explain import save_map as write_map
-
-                stderr.print(_said("wrote the map", write_map(explanation, photo, save_map)))
+                stderr.print(_said("wrote the map", save_map))
             pid = photo_id(db, str(photo.resolve()))
             if pid is not None:
                 record_explanation(db, pid, out, explanation)

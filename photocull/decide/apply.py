@@ -32,6 +32,7 @@ from photocull.decide.trash import find_in_trash, trashinfo_for
 from photocull.store import journal
 from photocull.store.groups import other_members
 from photocull.store.photos import db_file
+from photocull.store.records import verdict
 
 MODE_HOLDING = "holding"
 MODE_TRASH = "trash"
@@ -290,7 +291,7 @@ class _Checks:
         if m.group_id is None:
             return None
         members = other_members(self.db, m.group_id, m.photo_id)
-        keepers = [r for r in members if (r["decision"] or r["suggestion"]) != "discard"]
+        keepers = [r for r in members if verdict(r) != "discard"]
         if not keepers:
             if all(r["decision"] == "discard" for r in members) and m.because == "your decision":
                 return None

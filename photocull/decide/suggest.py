@@ -299,8 +299,9 @@ def rank_personally(members: list[dict], ranker: Ranker) -> list[Suggestion]:
     is kept, the rest discarded, each with the signal that made the difference in words."""
     feats = group_features(members)
     score = ranker.scores(feats)
-    best = int(np.argmax(np.round(score, 9)))
-    runner = int(np.argsort(-score, kind="stable")[1]) if len(members) > 1 else best
+    order = [int(k) for k in np.argsort(-np.round(score, 9), kind="stable")]
+    best = order[0]
+    runner = order[1] if len(order) > 1 else best
     out = []
     for k, m in enumerate(members):
         if k == best:

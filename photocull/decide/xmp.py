@@ -26,6 +26,7 @@ import sqlite_utils
 from photocull.base.atomic import atomic_write_text
 from photocull.base.errors import PhotocullError
 from photocull.store.export import photo_records
+from photocull.store.records import verdict
 
 NS_X = "adobe:ns:meta/"
 NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -75,15 +76,15 @@ def write_sidecars(
     if keep_rating is not None and not 0 <= keep_rating <= 5:
         raise ValueError("keep_rating must be between 0 and 5 stars")
     report = SidecarReport()
-    records = [r for r in photo_records(db) if (r["decision"] or r["suggestion"]) in DECISIONS]
-    owners = Counter(sidecar_path(r["path"], naming) for r in records)
-    for r in records:
+    records = [(r, v) for r in photo_records(db) if (v := verdict(r)) in DECISIONS]
+    owners = Counter(sidecar_path(r["path"], naming) for r, _ in records)
+    for r, decision in records:
         side = sidecar_path(r["path"], naming)
         if owners[side] > 1:
             report.skipped.append((r["path"], f"{side} would be shared by several photos; use the default naming"))
             continue
         try:
-            outcome = _write_one(side, r["decision"] or r["suggestion"], r["decision"] is not None, keep_rating)
+            outcome = _write_one(side, decision, r["decision"] is not None, keep_rating)
         except (ET.ParseError, OSError, PhotocullError) as exc:
             report.skipped.append((r["path"], f"{side} left untouched: {exc}; fix or remove it and run again"))
             continue

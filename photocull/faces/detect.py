@@ -131,6 +131,17 @@ def suppress(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray) -> li
     return out
 
 
+def merge(found: list[Face]) -> list[Face]:
+    """Faces found by several looks (models, tiles) as one list: overlapping boxes suppressed."""
+    if not found:
+        return []
+    return suppress(
+        np.array([f.box for f in found]),
+        np.array([f.confidence for f in found]),
+        np.array([f.keypoints for f in found]),
+    )
+
+
 def tiles(width: int, height: int, fraction: float) -> list[tuple[int, int, int, int]]:
     """Overlapping square tiles, ``fraction`` of the longer side each, two along each side that is
     longer than a tile: the full-range model sees a small face 1/fraction times larger on one."""
@@ -165,14 +176,7 @@ class FaceDetector:
         """Faces in an upright RGB image, in its pixels, largest first."""
         found = [f for f in self._full_range(img) if confirmed(self.short, img, f.box)]
         found += [f for f in self.short.faces(img) if confirmed(self.full, img, f.box)]
-        if not found:
-            return []
-        merged = suppress(
-            np.array([f.box for f in found]),
-            np.array([f.confidence for f in found]),
-            np.array([f.keypoints for f in found]),
-        )
-        return sorted(merged, key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        return sorted(merge(found), key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
 
 
 def confirmed(model: BlazeFace, img: Image.Image, box: np.ndarray) -> bool:

@@ -8,6 +8,8 @@ The Keras models stay for training and ``explain``.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from photocull.base.heads import EMBEDDING_DIM, HEADS
@@ -24,20 +26,14 @@ SLICE = 8  # photos per LiteRT call
 _THIS_PROCESS: dict[str, LiteRTScorer] = {}
 
 
-def _user_heads_state() -> str:
-    """Which adapted heads exist, and when they were written: a scorer made before is stale."""
-    paths = [user_head_path(HEADS[name]) for name in ("happy-sad", "emotion")]
-    return ";".join(f"{p.name}@{p.stat().st_mtime_ns}" for p in paths if p.exists())
-
-
-def worker_scorer() -> LiteRTScorer:
-    """The scorer of this decoding process, loaded once (again if the person adapted a head since):
-    one thread, since the workers fill the cores."""
-    key = f"scorer:{_user_heads_state()}"
-    if key not in _THIS_PROCESS:
+def worker_scorer(version: str) -> LiteRTScorer:
+    """The scorer of this decoding process, loaded once per ``version`` of the scores (the main
+    process's: it names any head the person adapted, so a new one loads a new scorer): one thread,
+    since the workers fill the cores."""
+    if version not in _THIS_PROCESS:
         _THIS_PROCESS.clear()
-        _THIS_PROCESS[key] = LiteRTScorer(threads=1)
-    return _THIS_PROCESS[key]
+        _THIS_PROCESS[version] = LiteRTScorer(threads=1)
+    return _THIS_PROCESS[version]
 
 
 class LiteRTScorer:
@@ -46,8 +42,6 @@ class LiteRTScorer:
     A scan runs it inside its decoding processes (``worker_factory``): each worker scores the photos
     it decodes, so decoding never waits on inference and no image array crosses a process boundary.
     """
-
-    worker_factory = staticmethod(worker_scorer)
 
     def __init__(self, threads: int = THREADS) -> None:
         # heads the person adapted to their corrections (``models train NAME --from-feedback``)
@@ -60,6 +54,8 @@ class LiteRTScorer:
             f"+{name}:user-{file_digest(user_head_path(HEADS[name]))}" for name in sorted(self.user_heads)
         )
         self.threads = threads
+        # picklable: what each decoding process calls to get its own scorer of these scores
+        self.worker_factory = functools.partial(worker_scorer, self.version)
         self.model = LiteRTModel(SCORER_FILE, threads)
         self.emotions = HEADS["emotion"].classes
         self.happy_index = HEADS["happy-sad"].classes.index("happy")

@@ -20,9 +20,10 @@ from photocull.report.saliency import (
     load_photo,
     reading,
 )
-from photocull.scan.read import UnreadablePhoto, read_preview
+from photocull.scan.read import read_preview
 from photocull.store.explanations import record_explanation as store_explanation
 from photocull.store.groups import load_groups
+from photocull.store.records import shown_time
 
 
 def default_output(photo_path: str | Path, explanation: Explanation, face: int | None = None) -> Path:
@@ -33,16 +34,6 @@ def default_output(photo_path: str | Path, explanation: Explanation, face: int |
         parts.append(f"face{face}")
     parts.append(explanation.class_name.replace(" ", "_"))
     return Path.cwd() / (".".join(parts) + ".explain.png")
-
-
-def photo_caption(path: str | Path) -> list[str]:
-    """The lines that name an explained photo: its file name and when it was taken."""
-    try:
-        preview = read_preview(str(path))
-    except (UnreadablePhoto, OSError):  # the explainer already read it; an error here only loses the time
-        return [Path(path).name]
-    when = preview.captured_at.replace("T", " ")[:22] if preview.captured_at else "capture time unknown"
-    return [Path(path).name, f"taken {when}"]
 
 
 def default_group_output(group_id: int, model: str, class_name: str) -> Path:
@@ -57,32 +48,39 @@ def explain_to_file(
     class_name: str | None = None,
     method: str = DEFAULT_METHOD,
     face: int = 0,
+    map_out: str | Path | None = None,
 ) -> tuple[Explanation, Path]:
     """Explain one photo and render it; the whole of ``photocull explain PHOTO``. A face head
-    (expression, smile, eyes) explains face number ``face`` of the export's list (0: the largest)."""
-    if model in FACE_HEADS:
+    (expression, smile, eyes) explains face number ``face`` of the export's list (0: the largest).
+    ``map_out``: also write the raw map there (``save_map``)."""
+    on_face = model in FACE_HEADS
+    if on_face:
         from photocull.report.face_saliency import explain_face
 
         explanation, shown = explain_face(path, model=model, face=face, class_name=class_name, method=method)
-        out = out_path or default_output(path, explanation, face)
-        caption = [*photo_caption(path), f"face {face} (0: the largest)"]
-        return explanation, render_png(explanation, shown, out, caption)
-    check_model(model)
-    check_method(method)
-    model_input, shown = load_photo(path)
-    explanation = get_explainer(model).explain(model_input, shown.size, class_name=class_name, method=method)
-    return explanation, render_png(
-        explanation, shown, out_path or default_output(path, explanation), photo_caption(path)
+    else:
+        check_model(model)
+        check_method(method)
+        model_input, shown = load_photo(path)
+        explanation = get_explainer(model).explain(model_input, shown.size, class_name=class_name, method=method)
+    with reading(path):  # the header once, for the caption and the map's size
+        header = read_preview(str(path))
+    caption = [Path(path).name, f"taken {shown_time(header.captured_at) or 'at an unknown time'}"]
+    if on_face:
+        caption.append(f"face {face} (0: the largest)")
+    out = render_png(
+        explanation, shown, out_path or default_output(path, explanation, face if on_face else None), caption
     )
+    if map_out is not None:
+        save_map(explanation, (header.width, header.height), map_out)
+    return explanation, out
 
 
-def save_map(explanation: Explanation, photo: str | Path, out: str | Path) -> Path:
-    """Write the map as a float32 ``.npy`` of the photo's displayed size (the export's ``height`` ×
-    ``width``), 0–1; a face head's map covers the whole frame and is zero outside the face."""
-    with reading(photo):
-        preview = read_preview(str(photo))
+def save_map(explanation: Explanation, size: tuple[int, int], out: str | Path) -> Path:
+    """Write the map as a float32 ``.npy`` of the photo's displayed ``size`` (width, height: the
+    export's), 0–1; a face head's map covers the whole frame and is zero outside the face."""
     heat = Image.fromarray(explanation.heatmap.astype(np.float32), mode="F")
-    full = np.clip(np.asarray(heat.resize((preview.width, preview.height), Image.Resampling.BILINEAR)), 0.0, 1.0)
+    full = np.clip(np.asarray(heat.resize(size, Image.Resampling.BILINEAR)), 0.0, 1.0)
     return atomic_write(out, lambda f: np.save(f, full.astype(np.float32)))
 
 
@@ -100,8 +98,7 @@ def _caption(member: dict) -> list[str]:
         verdict = f"your decision: {member['decision']}"
     else:
         verdict = f"suggested: {member['suggestion']}" if member.get("suggestion") else "no suggestion yet"
-    when = member["captured_at"].replace("T", " ")[:22] if member.get("captured_at") else "capture time unknown"
-    return [Path(member["path"]).name, when, verdict]
+    return [Path(member["path"]).name, shown_time(member.get("captured_at")) or "capture time unknown", verdict]
 
 
 # face signals a group's reasons can name, and the head (and class) whose map shows each

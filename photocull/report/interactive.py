@@ -13,7 +13,7 @@ from rich.text import Text
 from photocull.base.heads import HEADS
 from photocull.report.terminal import group_view
 from photocull.store.decisions import record_feedback, set_decisions
-from photocull.store.groups import Group, load_groups
+from photocull.store.groups import load_groups
 
 KEYS = (
     "[bold]a[/]ccept suggestion · [bold]k[/]eep all · [bold]c[/]hoose which to keep · [bold]s[/]kip · "
@@ -32,10 +32,6 @@ def parse_mood(text: str, n: int) -> tuple[int, str, str]:
             return int(parts[0]) - 1, model, label
     moods = ", ".join((*HEADS["happy-sad"].classes, *HEADS["emotion"].classes))
     raise ValueError(f"{label!r} is not a mood photocull knows: one of {moods}")
-
-
-def needs_decision(g: Group) -> bool:
-    return not g.decided
 
 
 def parse_choice(text: str, n: int) -> set[int]:
@@ -82,7 +78,7 @@ def run_interactive(
 ) -> dict[str, int]:
     """Walk the groups that still need a decision; returns counts of what the person did."""
     done = {"accepted": 0, "kept_all": 0, "chosen": 0, "skipped": 0, "moods_corrected": 0}
-    pending = [g for g in load_groups(db) if needs_decision(g)]
+    pending = [g for g in load_groups(db) if not g.decided]
     if not pending:
         console.print("Every group has a decision. [bold]photocull apply --dry-run[/] shows what would move.")
         return done

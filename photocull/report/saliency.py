@@ -128,8 +128,8 @@ class Explainer:
         if self.binary:
             score: Callable[[Any], Any] = BinaryScore(target == self.classes[1])
         elif method == "contrast":
-            other = against if against is not None else runner_up(scores, target)
-            if other not in scores or other == target:
+            other = self.contrasted(scores, target, method, against)
+            if other is None or other not in scores or other == target:
                 raise PhotocullError(f"cannot contrast {target!r} with {other!r}: choose another class of {self.name}")
             score = _contrast_score(self.classes.index(target), self.classes.index(other))
         else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections import Counter
 
@@ -26,6 +25,7 @@ from photocull.base.names import shown
 from photocull.decide.apply import ApplyReport
 from photocull.pipeline import ScanSummary
 from photocull.store.groups import Group
+from photocull.store.records import shown_time, verdict
 
 
 class _SpeedColumn(ProgressColumn):
@@ -110,12 +110,9 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def _when(m: dict) -> str:
-    """Capture time to the hundredth of a second (bursts differ there); file times are flagged."""
-    if not m["captured_at"]:
-        return ""
-    when = dt.datetime.fromisoformat(m["captured_at"])
-    text = when.strftime("%Y-%m-%d %H:%M:%S") + (f".{when.microsecond // 10000:02d}" if when.microsecond else "")
-    return text if m["time_source"] == "exif" else text + " (file date)"
+    """Capture time to the hundredth of a second; file times are flagged."""
+    text = shown_time(m["captured_at"])
+    return text if not text or m["time_source"] == "exif" else text + " (file date)"
 
 
 MARKS = {"keep": ("✓ keep", "green"), "discard": ("✗ discard", "red"), "review": ("? review", "yellow")}
@@ -123,8 +120,7 @@ MARKS = {"keep": ("✓ keep", "green"), "discard": ("✗ discard", "red"), "revi
 
 def _verdict(m: dict) -> Text:
     """The person's decision, else the suggestion, as a mark that reads without colour too."""
-    label = m.get("decision") or m.get("suggestion")
-    mark, style = MARKS.get(label or "", ("  –", "dim"))
+    mark, style = MARKS.get(verdict(m) or "", ("  –", "dim"))
     return Text(mark + (" (yours)" if m.get("decision") else ""), style=style)
 
 
@@ -165,7 +161,7 @@ def photo_lines(rows: list[dict], numbered: bool = False) -> Table:
 
 def group_view(g: Group, numbered: bool = False) -> Group_:
     """A group as a heading line and its photos (``numbered`` for choosing by number)."""
-    marks = Counter(m.get("decision") or m.get("suggestion") or "none" for m in g.members)
+    marks = g.marks
     counts = ", ".join(f"{k} {marks[k]}" for k in ("keep", "discard", "review") if marks[k])
     timed = [m for m in g.members if m.get("captured_at")]
     first = min(timed, key=lambda m: m["captured_at"]) if timed else None

@@ -41,7 +41,7 @@ from photocull.serve.images import (
 from photocull.serve.security import BodyTooLarge, Guard
 from photocull.store.database import open_db
 from photocull.store.decisions import DECISIONS, clear_decisions, record_feedback, set_decisions
-from photocull.store.groups import Group, load_groups, load_review_singles
+from photocull.store.groups import Group, load_groups, load_review_singles, pending_group_ids
 from photocull.store.records import SCHEMA_VERSION, record_by_id
 
 JSON_LIMIT = 64 * 1024  # any request body but an upload
@@ -114,15 +114,14 @@ def _group(state: _State, group_id: int) -> Group:
 
 
 def _group_summary(g: Group) -> dict:
-    marks = [m["decision"] or m["suggestion"] for m in g.members]
-    cover = next((m for m in g.members if (m["decision"] or m["suggestion"]) == "keep"), g.members[0])
+    marks = g.marks
     return {
         "id": g.id,
         "size": len(g.members),
         "decided": g.decided,
-        "keep": marks.count("keep"),
-        "discard": marks.count("discard"),
-        "cover": cover["id"],
+        "keep": marks["keep"],
+        "discard": marks["discard"],
+        "cover": g.cover["id"],
     }
 
 
@@ -145,10 +144,11 @@ def create_app(db_path: str | Path, host: str = "127.0.0.1", port: int = 8765, t
 
     def group_page(request: Request) -> Response:
         g = _group(state, request.path_params["id"])
-        pending = [x.id for x in load_groups(state.db) if not x.decided]
-        position = (pending.index(g.id) + 1 if g.id in pending else 0, len(pending))
-        later = [x for x in pending if x != g.id and (g.id not in pending or pending.index(x) > pending.index(g.id))]
-        return HTMLResponse(pages.group_page(g, position, later[0] if later else None, token))
+        pending = pending_group_ids(state.db)
+        # this group's place among those to decide (0: decided), and the next one to decide
+        k = pending.index(g.id) + 1 if g.id in pending else 0
+        later = pending[k:] if k else pending
+        return HTMLResponse(pages.group_page(g, (k, len(pending)), later[0] if later else None, token))
 
     def photo_page(request: Request) -> Response:
         return HTMLResponse(pages.photo_page(_photo(state, request.path_params["id"]), token))

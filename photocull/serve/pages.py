@@ -13,6 +13,7 @@ from photocull.base.heads import FACE_HEADS, HEADS, has_eyes_closed, is_smiling
 from photocull.base.names import shown
 from photocull.decide.apply import PlannedMove
 from photocull.store.groups import Group
+from photocull.store.records import shown_time, verdict
 
 EXPLAIN_MODELS = (*HEADS, *FACE_HEADS)
 
@@ -35,10 +36,6 @@ def page(title: str, token: str, body: str) -> str:
 
 def _name(record: dict) -> str:
     return escape(shown(os.path.basename(record["path"])))
-
-
-def _verdict(record: dict) -> str:
-    return record.get("decision") or record.get("suggestion") or ""
 
 
 def badges(record: dict) -> str:
@@ -78,7 +75,7 @@ def frame(record: dict, size: int = 480) -> str:
     """One photo with its signals, reasons and keep/discard buttons (the script wires them)."""
     pid = int(record["id"])
     return (
-        f'<figure class="frame {escape(_verdict(record))}{" decided" if record.get("decision") else ""}" '
+        f'<figure class="frame {escape(verdict(record) or "")}{" decided" if record.get("decision") else ""}" '
         f'data-id="{pid}" data-suggestion="{escape(record.get("suggestion") or "")}" '
         f'data-decision="{escape(record.get("decision") or "")}" tabindex="0">'
         f'<a class="view" href="/photos/{pid}" title="full size"><img src="/api/photos/{pid}/thumbnail?size={size}" '
@@ -121,12 +118,11 @@ def index_page(groups: list[Group], singles: list[dict], token: str) -> str:
     )
 
     def row(g: Group) -> str:
-        cover = next((m for m in g.members if _verdict(m) == "keep"), g.members[0])
-        marks = [_verdict(m) for m in g.members]
+        marks = g.marks
         return (
-            f'<li><a href="/groups/{g.id}"><img src="/api/photos/{int(cover["id"])}/thumbnail?size=160" alt="" '
-            f'loading="lazy"><span>Group {g.id} · {len(g.members)} photos · keep {marks.count("keep")}, '
-            f"discard {marks.count('discard')}</span></a></li>"
+            f'<li><a href="/groups/{g.id}"><img src="/api/photos/{int(g.cover["id"])}/thumbnail?size=160" alt="" '
+            f'loading="lazy"><span>Group {g.id} · {len(g.members)} photos · keep {marks["keep"]}, '
+            f"discard {marks['discard']}</span></a></li>"
         )
 
     body = [f"<main><h1>Groups to decide</h1>{progress}"]
@@ -166,7 +162,7 @@ def photo_page(record: dict, token: str) -> str:
         if record.get("group")
         else ""
     )
-    taken = record["captured_at"].replace("T", " ")[:22] if record.get("captured_at") else None
+    taken = shown_time(record.get("captured_at"))
     facts = " · ".join(
         escape(str(x)) for x in (taken, f"{record['width']}×{record['height']}", record.get("camera_model")) if x
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlite_utils
 
 from photocull.store.photos import now
-from photocull.store.records import query_records
+from photocull.store.records import query_records, verdict
 
 
 @dataclass
@@ -22,6 +23,17 @@ class Group:
     def decided(self) -> bool:
         """Whether the person has decided every photo of the group."""
         return all(m["decision"] is not None for m in self.members)
+
+    @property
+    def marks(self) -> Counter[str]:
+        """How many photos will be kept, discarded, reviewed (the person's decision, else the
+        suggestion); "none" for photos without either."""
+        return Counter(verdict(m) or "none" for m in self.members)
+
+    @property
+    def cover(self) -> dict:
+        """The photo that stands for the group: the first one to be kept, else the first."""
+        return next((m for m in self.members if verdict(m) == "keep"), self.members[0])
 
     def as_dict(self) -> dict:
         """The group as the JSON outputs show it (review --json, the web app's API)."""
@@ -38,6 +50,18 @@ def load_groups(db: sqlite_utils.Database, group_id: int | None = None) -> list[
         by_group.setdefault(record["group"], []).append(record)
     groups = [Group(gid, members) for gid, members in by_group.items()]
     return sorted(groups, key=lambda g: (-len(g.members), g.id))
+
+
+def pending_group_ids(db: sqlite_utils.Database) -> list[int]:
+    """Ids of the groups that still need a decision, in ``load_groups``' order (largest first, then
+    oldest id), from one aggregate query: no records built."""
+    rows = db.execute(
+        """select p.group_id, count(*) as n, sum(d.decision is null) as undecided
+        from photos p left join decisions d on d.photo_id = p.id
+        where p.group_id is not null and p.missing_since is null
+        group by p.group_id order by n desc, p.group_id"""
+    )
+    return [gid for gid, _, undecided in rows if undecided]
 
 
 def load_review_singles(db: sqlite_utils.Database) -> list[dict]:

@@ -7,6 +7,7 @@ codes) never leave the store.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 
@@ -60,6 +61,21 @@ def query_records(
     faces = faces_by_photo(db, [r["id"] for r in rows] if len(rows) <= 500 else None)
     for row in rows:
         yield photo_record(row, faces)
+
+
+def verdict(record: dict) -> str | None:
+    """What happens to a photo unless the person says otherwise: their decision, else the suggestion."""
+    result: str | None = record.get("decision") or record.get("suggestion")
+    return result
+
+
+def shown_time(captured_at: str | None) -> str:
+    """A record's capture time as people read it: to the hundredth of a second (bursts differ
+    there), without the time zone; "" when unknown."""
+    if not captured_at:
+        return ""
+    when = dt.datetime.fromisoformat(captured_at)
+    return when.strftime("%Y-%m-%d %H:%M:%S") + (f".{when.microsecond // 10000:02d}" if when.microsecond else "")
 
 
 def record_by_id(db: sqlite_utils.Database, photo_id: int) -> dict | None:
