@@ -3,15 +3,16 @@
 The candidates are MediaPipe's BlazeFace models shipped in ``models/`` (files from the
 ``mediapipe==0.10.21`` wheel, Apache-2.0; ``models/face_detector.md``), run on LiteRT through
 ``photocull.faces.detect`` itself: short-range (128 px input) and full-range (192 px, sparse), on
-the whole frame, on overlapping tiles, with each box confirmed by the other model on a crop around
-it, and the shipped ``FaceDetector`` (both models, each confirmed by the other).
+the whole frame, on overlapping tiles, on larger canvases (the model resized), with each box
+confirmed by the other model on a crop around it, and the shipped ``FaceDetector``.
 
-    python scripts/measure_face_detectors.py
+    python scripts/measure_face_detectors.py [--only TEXT] [--bench-photos FOLDER]
 
 Reports, per configuration: faces found in GENKI-4K photos (../shared/data/genki4k, one face each),
 and small faces (GENKI faces pasted at 4%, 10% and 25% of the frame width into scikit-image photos
 without people, at the scan's preview size, 504×378) found, false boxes, and CPU ms per frame on
-one thread.
+one thread; with ``--bench-photos`` (the scan benchmark's folder), also CPU ms per preview of those
+photos (the scan's own previews, mostly without faces; best of 3 passes).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 from photocull.faces.detect import SPECS, BlazeFace, Face, FaceDetector, confirmed, merge  # noqa: E402
+from photocull.scan.read import read_preview  # noqa: E402
 from synthetic import sample_photos  # noqa: E402
 
 Detect = Callable[[Image.Image], list[Face]]
@@ -62,6 +64,15 @@ def spread_tile_boxes(img: Image.Image, fraction: float, overlap: float = 0.25) 
     return [(x, y, x + side, y + side) for y in starts(img.height) for x in starts(img.width)]
 
 
+def corner_tiles(img: Image.Image, fraction: float) -> list[tuple[int, int, int, int]]:
+    """Overlapping square tiles, ``fraction`` of the longer side each, two along each side that is
+    longer than a tile (four on a landscape preview at 0.6: the detector shipped before the larger look)."""
+    side = round(max(img.size) * fraction)
+    xs = [0, img.width - side] if img.width > side else [0]
+    ys = [0, img.height - side] if img.height > side else [0]
+    return [(x, y, x + side, y + side) for y in ys for x in xs]
+
+
 def tiled(model: BlazeFace, tile: int) -> Detect:
     """``model`` on the whole frame and on overlapping ``tile``-pixel tiles, merged."""
 
@@ -80,10 +91,10 @@ def confirmed_by(first: Detect, other: BlazeFace) -> Detect:
 
 
 def with_tiles(boxes: Callable[[Image.Image], list[tuple[int, int, int, int]]], on_tiles: str, score: float) -> Detect:
-    """Both models on the whole frame, each box confirmed by the other (``FaceDetector(tile=None)``),
+    """Both models on the whole frame, each box confirmed by the other (``FaceDetector(large=None)``),
     plus model ``on_tiles`` ("full" or "short") on the tiles ``boxes`` cuts, each tile face scoring at
     least ``score`` and confirmed by the other model."""
-    whole = FaceDetector(tile=None)
+    whole = FaceDetector(large=None)
     finder, checker = (whole.full, whole.short) if on_tiles == "full" else (whole.short, whole.full)
 
     def detect(img: Image.Image) -> list[Face]:
@@ -105,6 +116,7 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=300)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--only", help="measure only configurations whose name contains this")
+    ap.add_argument("--bench-photos", type=Path, help="also time each configuration on these photos' previews")
     args = ap.parse_args()
     full, short = BlazeFace(SPECS["full"]), BlazeFace(SPECS["short"])
     configs: dict[str, Detect] = {
@@ -112,15 +124,19 @@ def main() -> None:
         "full, whole frame": full.faces,
         "full, whole frame, confirmed by short": confirmed_by(full.faces, short),
         "full, 256-px tiles, confirmed by short": confirmed_by(tiled(full, 256), short),
-        "both, whole frame, each confirmed by the other": FaceDetector(tile=None).detect,
-        "shipped: both, whole frame and full-range on 0.6 tiles, each confirmed by the other": FaceDetector().detect,
+        "both, whole frame, each confirmed by the other": FaceDetector(large=None).detect,
+        "shipped: both, whole frame, + full-range on a 320×240 canvas, each confirmed by the other": FaceDetector().detect,
+        "not chosen: both, whole frame, + full-range on a 384×288 canvas": FaceDetector(large=(384, 288)).detect,
+        "shipped before: both, whole frame, + full-range on four 0.6 tiles (score 0.75)": with_tiles(
+            lambda img: corner_tiles(img, 0.6), "full", 0.75
+        ),
         "not chosen: both, whole frame, + short-range on six 0.5 tiles (score 0.5)": with_tiles(
             lambda img: spread_tile_boxes(img, 0.5), "short", 0.5
         ),
-        "candidate: both, whole frame, + full-range on 256-px tiles (score 0.6), confirmed": with_tiles(
+        "not chosen: both, whole frame, + full-range on 256-px tiles (score 0.6), confirmed": with_tiles(
             lambda img: pixel_tile_boxes(img, 256), "full", 0.6
         ),
-        "candidate: both, whole frame, + full-range on 256-px tiles (score 0.75), confirmed": with_tiles(
+        "not chosen: both, whole frame, + full-range on 256-px tiles (score 0.75), confirmed": with_tiles(
             lambda img: pixel_tile_boxes(img, 256), "full", 0.75
         ),
     }
@@ -140,6 +156,8 @@ def main() -> None:
             x, y = rng.randint(0, 504 - face.width), rng.randint(0, 378 - face.height)
             frame.paste(face, (x, y))
             frames[fraction].append((frame, (x, y, face.width, face.height)))
+    photos = sorted(p for p in args.bench_photos.iterdir()) if args.bench_photos else []
+    previews = [read_preview(str(p)).image.convert("RGB") for p in photos[:150]]
     for label, detect in configs.items():
         start = time.process_time()
         genki = sum(bool(detect(Image.open(f).convert("RGB"))) for f in faces[: args.faces])
@@ -159,6 +177,13 @@ def main() -> None:
                 false += len(hits) - len(on_face)
             ms = seconds / args.frames * 1000
             row[f"{fraction:.0%}_faces"] = f"found {found}/{args.frames}, false boxes {false}, {ms:.1f} ms"
+        if previews:
+            passes = []
+            for _ in range(3):
+                start = time.process_time()
+                row["bench_faces"] = sum(len(detect(p)) for p in previews)
+                passes.append((time.process_time() - start) / len(previews) * 1000)
+            row["bench_ms_per_preview"] = round(min(passes), 1)
         print(json.dumps({label: row}), flush=True)
 
 

@@ -35,3 +35,16 @@ def test_models_ship_with_the_package():
         "emotion.json",
     ):
         assert model_path(name).stat().st_size > 0
+
+
+def test_the_scan_starts_without_scipy():
+    """SciPy (about 0.3 s to import) is only needed to regroup, after decoding has started: the
+    pipeline module and the decoding workers must not import it on their way to the first photo."""
+    import subprocess
+
+    code = (
+        "import sys, photocull.pipeline, photocull.scan.worker; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'tensorflow', 'keras')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=HERE.parent)
+    assert out.stdout.strip() == "[]"

@@ -55,3 +55,21 @@ def test_a_litert_model_runs_any_batch_size_and_names_a_missing_file(photos):
         np.testing.assert_allclose(np.concatenate([p[column] for p in parts]), out, atol=1e-5)
     with pytest.raises(PhotocullError, match=r"cannot load the model no-such-model\.tflite: .*PHOTOCULL_MODELS"):
         LiteRTModel("no-such-model.tflite").run(x)
+
+
+def test_a_fully_convolutional_model_runs_on_a_larger_canvas_with_its_own_weights():
+    """The face detector's larger look: the same file, its upsampling sizes scaled with the input."""
+    from photocull.base.errors import PhotocullError
+    from photocull.base.litert import LiteRTModel, spatially_resized
+    from photocull.base.modelfiles import model_path
+    from photocull.faces.detect import FULL_RANGE
+
+    content = model_path(FULL_RANGE).read_bytes()
+    assert spatially_resized(content, 192, 192) == content  # its own size: not a byte changes
+    resized = spatially_resized(content, 240, 320)
+    assert len(resized) == len(content) and sum(a != b for a, b in zip(content, resized)) <= 3 * 8  # only sizes
+    x = np.zeros((1, 240, 320, 3), np.float32)
+    outputs = LiteRTModel(FULL_RANGE, input_size=(240, 320)).run(x)
+    assert sorted(o.shape for o in outputs) == [(1, 60 * 80, 1), (1, 60 * 80, 16)]  # one anchor per 4×4 cell
+    with pytest.raises(PhotocullError, match="does not scale"):
+        LiteRTModel(FULL_RANGE, input_size=(200, 300)).run(np.zeros((1, 200, 300, 3), np.float32))

@@ -9,22 +9,51 @@ resizing, quiet start-up and the error that says what to do live here once.
 from __future__ import annotations
 
 import numpy as np
+from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter
 
 from photocull.base.errors import PhotocullError
 from photocull.base.modelfiles import WHAT_TO_DO, model_path
 from photocull.base.quiet import muted_stderr
 
+_RESIZE_OPS = (schema.BuiltinOperator.RESIZE_BILINEAR, schema.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR)
+
+
+def spatially_resized(content: bytes, height: int, width: int) -> bytes:
+    """A fully convolutional image model's file, changed to take ``height``×``width`` inputs.
+
+    LiteRT resizes every tensor when the input is resized, except the constant output sizes of
+    upsampling ops (a feature pyramid's), which would then disagree with the maps they join and
+    fail at planning. Those sizes are scaled here by the same factors as the input; nothing else
+    in the file changes (the weights are untouched).
+    """
+    data = bytearray(content)
+    model = schema.Model.GetRootAs(data, 0)
+    graph = model.Subgraphs(0)
+    shape = graph.Tensors(graph.Inputs(0)).ShapeAsNumpy()
+    own_height, own_width = int(shape[1]), int(shape[2])
+    for k in range(graph.OperatorsLength()):
+        op = graph.Operators(k)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) not in _RESIZE_OPS:
+            continue
+        sizes = model.Buffers(graph.Tensors(op.Inputs(1)).Buffer()).DataAsNumpy().view(np.int32)  # a view of ``data``
+        if (int(sizes[0]) * height) % own_height or (int(sizes[1]) * width) % own_width:
+            raise ValueError(f"{height}×{width} does not scale the model's {int(sizes[0])}×{int(sizes[1])} maps evenly")
+        sizes[0], sizes[1] = int(sizes[0]) * height // own_height, int(sizes[1]) * width // own_width
+    return bytes(data)
+
 
 class LiteRTModel:
     """One float32 ``.tflite`` file with a single input, run on batches of any size.
 
     The file is loaded on first use (0.01–0.2 s), so a scan that finds nothing to score never
-    loads it. Outputs come back in the file's output order.
+    loads it. Outputs come back in the file's output order. ``input_size`` (height, width) runs a
+    fully convolutional model at another spatial size than its own (``spatially_resized``).
     """
 
-    def __init__(self, file: str, threads: int = 1) -> None:
-        self.file, self.threads = file, threads
+    def __init__(self, file: str, threads: int = 1, input_size: tuple[int, int] | None = None) -> None:
+        self.file, self.threads, self.input_size = file, threads, input_size
         self._interpreter: Interpreter | None = None
         self._shape: tuple[int, ...] | None = None
 
@@ -36,7 +65,11 @@ class LiteRTModel:
         """The interpreter, loading the file the first time."""
         if self._interpreter is None:
             try:
-                self._interpreter = Interpreter(model_path=str(model_path(self.file)), num_threads=self.threads)
+                if self.input_size is None:
+                    self._interpreter = Interpreter(model_path=str(model_path(self.file)), num_threads=self.threads)
+                else:
+                    content = spatially_resized(model_path(self.file).read_bytes(), *self.input_size)
+                    self._interpreter = Interpreter(model_content=content, num_threads=self.threads)
             except (OSError, ValueError, RuntimeError) as exc:
                 raise PhotocullError(f"cannot load the model {self.file}: {exc}. {WHAT_TO_DO}") from exc
             self._shape = None

@@ -1,12 +1,14 @@
 """Finding faces: MediaPipe's BlazeFace detectors on LiteRT, each box confirmed by the other model.
 
 Two models from the ``mediapipe==0.10.21`` wheel (Apache-2.0, models/LICENSE-mediapipe.txt) run on
-the scan's preview, whole frame, letterboxed: the full-range model (192 px input) finds faces down
-to about a tenth of the frame's width, the short-range one (128 px) the close-ups the full-range one
-misses. A box counts only when the *other* model also finds a face on a crop 2.2× the box around
-it: that left 1 false box in 180 frames without people (the short-range model alone: 27) while
-finding 295 of 300 GENKI-4K faces (scripts/measure_face_detectors.py; models/face_detector.md has
-the table and what was not chosen).
+the scan's preview, letterboxed: the short-range model (128 px input) for close-ups, the full-range
+one (192 px) on the whole frame and once more on a larger canvas, 320×240 (240×320 upright), where a
+face a tenth of the frame wide is 32 px. The model file is fully convolutional, so the larger look
+is the same weights with the input resized (``spatially_resized``): one pass that costs about twice
+the 192-px one, where overlapping tiles cost four times and cut faces at their edges. A box counts
+only when the *other* model also finds a face on a crop 2.2× the box around it.
+scripts/measure_face_detectors.py measures it; models/face_detector.md has the table and what was
+not chosen.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ FULL_RANGE = "face_detection_full_range_sparse.tflite"
 SHORT_RANGE = "face_detection_short_range.tflite"
 CONFIRM_CROP = 2.2  # side of the confirming crop, in face-box sizes
 NMS_OVERLAP = 0.3  # MediaPipe's weighted suppression threshold
-TILE = 0.6  # full-range tiles: this fraction of the longer side (about 300 px of a 504-px preview)
-TILE_SCORE = 0.75  # a face found on a tile only (more chances for a false one) must score this
+# The full-range model's larger look (width, height) for landscape previews; portrait ones use it
+# turned. Sides are multiples of 16, the model's coarsest stride, and scale its 192-px maps evenly.
+LARGE_CANVAS = (320, 240)
 
 
 @dataclass(frozen=True)
@@ -57,33 +60,40 @@ class Face:
         return Face(self.box + np.tile(shift, 2), self.confidence, self.keypoints + shift)
 
 
-def _anchors(spec: _Spec) -> np.ndarray:
-    """Anchor centres of MediaPipe's SSD anchor calculator (fixed anchor size: only centres matter)."""
+def _anchors(spec: _Spec, width: int, height: int) -> np.ndarray:
+    """Anchor centres in input pixels, in the model's output order (MediaPipe's SSD anchor
+    calculator; the anchors' size is fixed, so only centres matter)."""
     out, i = [], 0
     while i < len(spec.strides):
         j, per_cell = i, 0
         while j < len(spec.strides) and spec.strides[j] == spec.strides[i]:
             per_cell, j = per_cell + (2 if spec.two_per_cell else 1), j + 1
-        grid = spec.size // spec.strides[i]
-        ys, xs = np.mgrid[0:grid, 0:grid]
-        centres = np.stack([(xs + 0.5) / grid, (ys + 0.5) / grid], -1).reshape(-1, 2)
+        stride = spec.strides[i]
+        ys, xs = np.mgrid[0 : height // stride, 0 : width // stride]
+        centres = np.stack([(xs + 0.5) * stride, (ys + 0.5) * stride], -1).reshape(-1, 2)
         out.append(np.repeat(centres, per_cell, axis=0))
         i = j
     return np.concatenate(out).astype(np.float32)
 
 
 class BlazeFace:
-    def __init__(self, spec: _Spec) -> None:
-        self.spec, self.model, self.anchors = spec, LiteRTModel(spec.file), _anchors(spec)
+    """One detector on one canvas: the model's own square, or ``canvas`` (width, height), for
+    which the model is run resized."""
+
+    def __init__(self, spec: _Spec, canvas: tuple[int, int] | None = None) -> None:
+        self.spec, self.canvas = spec, canvas or (spec.size, spec.size)
+        width, height = self.canvas
+        self.model = LiteRTModel(spec.file, input_size=None if canvas is None else (height, width))
+        self.anchors = _anchors(spec, width, height)
 
     def faces(self, img: Image.Image) -> list[Face]:
-        """Faces in ``img`` (RGB), letterboxed into the model's square input."""
-        size = self.spec.size
+        """Faces in ``img`` (RGB), letterboxed into the canvas."""
+        width, height = self.canvas
         w, h = img.size
-        scale = size / max(w, h)
+        scale = min(width / w, height / h)
         small = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
-        canvas = Image.new("RGB", (size, size))
-        ox, oy = (size - small.width) // 2, (size - small.height) // 2
+        canvas = Image.new("RGB", self.canvas)
+        ox, oy = (width - small.width) // 2, (height - small.height) // 2
         canvas.paste(small, (ox, oy))
         outputs = self.model.run(np.asarray(canvas, np.float32)[None] / 127.5 - 1.0)
         regressors, raw = sorted(outputs, key=lambda o: -o.shape[-1])
@@ -91,10 +101,10 @@ class BlazeFace:
         keep = np.flatnonzero(score >= self.spec.min_score)
         if not len(keep):
             return []
-        reg, a = regressors[0][keep] / size, self.anchors[keep]
+        reg, a = regressors[0][keep], self.anchors[keep]  # offsets from the anchor, in input pixels
 
         def back(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-            return np.stack([(x * size - ox) / scale, (y * size - oy) / scale], -1)
+            return np.stack([(x - ox) / scale, (y - oy) / scale], -1)
 
         cx, cy = reg[:, 0] + a[:, 0], reg[:, 1] + a[:, 1]
         corners = np.concatenate(
@@ -132,7 +142,7 @@ def suppress(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray) -> li
 
 
 def merge(found: list[Face]) -> list[Face]:
-    """Faces found by several looks (models, tiles) as one list: overlapping boxes suppressed."""
+    """Faces found by several looks (models, canvases) as one list: overlapping boxes suppressed."""
     if not found:
         return []
     return suppress(
@@ -142,34 +152,23 @@ def merge(found: list[Face]) -> list[Face]:
     )
 
 
-def tiles(width: int, height: int, fraction: float) -> list[tuple[int, int, int, int]]:
-    """Overlapping square tiles, ``fraction`` of the longer side each, two along each side that is
-    longer than a tile: the full-range model sees a small face 1/fraction times larger on one."""
-    side = round(max(width, height) * fraction)
-    xs = [0, width - side] if width > side else [0]
-    ys = [0, height - side] if height > side else [0]
-    return [(x, y, x + side, y + side) for y in ys for x in xs]
-
-
 class FaceDetector:
     """Both detectors of one process, loaded on first use.
 
-    ``tile`` (a fraction of the longer side, or None) adds the full-range model on overlapping
-    tiles, for faces too small for the whole-frame pass (scripts/measure_face_detectors.py).
+    ``large`` adds the full-range model's look on a larger canvas (width, height, landscape), for
+    faces too small for the whole-frame pass (scripts/measure_face_detectors.py); None leaves it out.
     """
 
-    def __init__(self, tile: float | None = TILE, tile_score: float = TILE_SCORE) -> None:
+    def __init__(self, large: tuple[int, int] | None = LARGE_CANVAS) -> None:
         self.full, self.short = BlazeFace(SPECS["full"]), BlazeFace(SPECS["short"])
-        self.tile, self.tile_score = tile, tile_score
+        self.large = None
+        if large is not None:  # {is landscape: detector}; each is loaded the first time it is needed
+            self.large = {True: BlazeFace(SPECS["full"], large), False: BlazeFace(SPECS["full"], large[::-1])}
 
     def _full_range(self, img: Image.Image) -> list[Face]:
         found = self.full.faces(img)
-        if self.tile is None:
-            return found
-        for box in tiles(img.width, img.height, self.tile):
-            found += [
-                f.moved(box[0], box[1]) for f in self.full.faces(img.crop(box)) if f.confidence >= self.tile_score
-            ]
+        if self.large is not None:
+            found += self.large[img.width >= img.height].faces(img)
         return found
 
     def detect(self, img: Image.Image) -> list[Face]:
