@@ -73,3 +73,17 @@ def test_a_fully_convolutional_model_runs_on_a_larger_canvas_with_its_own_weight
     assert sorted(o.shape for o in outputs) == [(1, 60 * 80, 1), (1, 60 * 80, 16)]  # one anchor per 4×4 cell
     with pytest.raises(PhotocullError, match="does not scale"):
         LiteRTModel(FULL_RANGE, input_size=(200, 300)).run(np.zeros((1, 200, 300, 3), np.float32))
+
+
+def test_a_fixed_batch_model_runs_any_number_of_inputs_in_slices_of_one_shape(photos):
+    from photocull.base.litert import LiteRTModel
+    from photocull.mood.litert import SCORER_FILE
+
+    x = photos.astype(np.float32)
+    whole = LiteRTModel(SCORER_FILE).run(x)
+    sliced = LiteRTModel(SCORER_FILE, fixed_batch=2)
+    for n in (len(x), 1, 3):  # odd counts are padded; the padding's outputs are dropped
+        out = sliced.run(x[:n])
+        for column, expected in enumerate(whole):
+            np.testing.assert_allclose(out[column], expected[:n], atol=1e-5)
+        assert sliced.load().get_input_details()[0]["shape"][0] == 2  # planned for 2, whatever n was

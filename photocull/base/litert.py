@@ -50,10 +50,15 @@ class LiteRTModel:
     The file is loaded on first use (0.01–0.2 s), so a scan that finds nothing to score never
     loads it. Outputs come back in the file's output order. ``input_size`` (height, width) runs a
     fully convolutional model at another spatial size than its own (``spatially_resized``).
+    ``fixed_batch`` runs every batch in slices of exactly that many (the last one padded): the
+    tensors are planned once and the memory stays that of a small batch, however many faces a
+    photo holds (a model planned for 12 inputs keeps that memory for the rest of the scan).
     """
 
-    def __init__(self, file: str, threads: int = 1, input_size: tuple[int, int] | None = None) -> None:
-        self.file, self.threads, self.input_size = file, threads, input_size
+    def __init__(
+        self, file: str, threads: int = 1, input_size: tuple[int, int] | None = None, fixed_batch: int | None = None
+    ) -> None:
+        self.file, self.threads, self.input_size, self.fixed_batch = file, threads, input_size, fixed_batch
         self._interpreter: Interpreter | None = None
         self._shape: tuple[int, ...] | None = None
 
@@ -77,6 +82,14 @@ class LiteRTModel:
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
         """The model's outputs for ``batch`` (its first axis is the batch)."""
+        k = self.fixed_batch
+        if k is None or len(batch) == k:
+            return self._run(batch)
+        padded = np.concatenate([batch, np.zeros((-len(batch) % k, *batch.shape[1:]), batch.dtype)])
+        slices = [self._run(padded[s : s + k]) for s in range(0, len(padded), k)]
+        return [np.concatenate(column)[: len(batch)] for column in zip(*slices)]
+
+    def _run(self, batch: np.ndarray) -> list[np.ndarray]:
         interpreter = self.load()
         (inp,) = interpreter.get_input_details()
         if self._shape != batch.shape:

@@ -33,7 +33,11 @@ class FaceHeads:
     """The three face heads of one process, each loaded on first use."""
 
     def __init__(self, stack: bool = True) -> None:
-        self.models = {name: LiteRTModel(spec.litert_file) for name, spec in FACE_HEADS.items()}
+        # in fixed slices (a face and its mirror image, one face, a pair of eyes): see LiteRTModel
+        slices = {"expression": 2, "smile": 1, "eyes": 2}
+        self.models = {
+            name: LiteRTModel(spec.litert_file, fixed_batch=slices.get(name)) for name, spec in FACE_HEADS.items()
+        }
         self._stacking: dict[str, float] | None = None if stack else {}
 
     @property

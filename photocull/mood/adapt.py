@@ -14,12 +14,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sqlite_utils
 
 from photocull.base.heads import HeadSpec
 from photocull.base.paths import user_dir
+
+if TYPE_CHECKING:  # the scan's workers import this module for NumpyHead: sqlite_utils (0.1 s, 8 MB) stays out
+    import sqlite_utils
 
 L2 = 0.05  # pull towards the shipped weights, per weight; set on simulated corrections (tests/test_adapt.py)
 MIN_CORRECTIONS = 20
