@@ -195,12 +195,13 @@ def test_png_has_photo_and_panel_and_is_recorded(explainer, chelsea, tmp_path, d
 
 def test_default_output_names_photo_model_and_class_in_the_current_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    e = Explanation(np.zeros((2, 2), np.float32), "happy", {"happy": 0.7, "sad": 0.3}, "gradcam++", "happy-sad")
-    assert explain.default_output("/photos/IMG_1234.HEIC", e) == tmp_path / "IMG_1234.happy-sad.happy.explain.png"
-    other = Explanation(e.heatmap, "awe", {"awe": 1.0}, "gradcam++", "emotions")
-    assert explain.default_output("/photos/IMG_1234.HEIC", other, face=None).name == "IMG_1234.emotions.awe.explain.png"
-    face = Explanation(e.heatmap, "eyes closed", {"eyes closed": 1.0}, "gradcam++", "eyes")
-    assert explain.default_output("/p/IMG_1.jpg", face, face=2).name == "IMG_1.eyes.face2.eyes_closed.explain.png"
+    assert explain.default_output("/photos/IMG_1234.HEIC", "happy-sad", "happy") == (
+        tmp_path / "IMG_1234.happy-sad.happy.explain.png"
+    )
+    assert explain.default_output("/photos/IMG_1234.HEIC", "emotion", "awe").name == "IMG_1234.emotion.awe.explain.png"
+    assert explain.default_output("/p/IMG_1.jpg", "eyes", "eyes closed", face=2).name == (
+        "IMG_1.eyes.face2.eyes_closed.explain.png"
+    )
 
 
 def test_exif_rotated_photo_is_explained_upright(explainer, chelsea, tmp_path):

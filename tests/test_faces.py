@@ -175,9 +175,10 @@ def test_models_evaluate_measures_a_face_head_on_a_folder_of_crops(tmp_path):
     assert result.exit_code == 1 and "blinking" in result.output and "open, closed" in result.output
 
 
-def test_explain_shows_a_face_heads_map_in_place_on_the_face(tmp_path):
+def test_explain_shows_a_face_heads_map_in_place_on_the_face(tmp_path, monkeypatch):
     from photocull.report.face_saliency import explain_face
 
+    monkeypatch.chdir(tmp_path)  # where a PNG goes without -o
     photo = save_photo(astronaut(), tmp_path / "astronaut.jpg", dt.datetime(2024, 5, 1, 12))
     explanation, shown = explain_face(photo, model="smile")
     assert explanation.class_name == "smile" and explanation.scores["smile"] > 0.5
@@ -199,6 +200,7 @@ def test_explain_shows_a_face_heads_map_in_place_on_the_face(tmp_path):
     saved = tmp_path / "smile.npy"
     result = CliRunner().invoke(cli, ["explain", str(photo), "--model", "smile", "--save-map", str(saved)])
     assert result.exit_code == 0, result.output
+    assert (tmp_path / "astronaut.smile.face0.smile.explain.png").exists()  # named by the model, not its title
     raw = np.load(saved)
     assert raw.shape == (astronaut().height, astronaut().width)  # the export's height × width
     assert raw.dtype == np.float32 and raw.min() >= 0.0 and raw.max() <= 1.0

@@ -26,13 +26,13 @@ from photocull.store.groups import load_groups
 from photocull.store.records import shown_time
 
 
-def default_output(photo_path: str | Path, explanation: Explanation, face: int | None = None) -> Path:
+def default_output(photo_path: str | Path, model: str, class_name: str, face: int | None = None) -> Path:
     """``<photo stem>.<model>[.face<N>].<class>.explain.png`` in the current directory, never beside
     the (read-only) library: explaining the same photo with another model or class keeps the first."""
-    parts = [Path(photo_path).stem, explanation.model]
+    parts = [Path(photo_path).stem, model]
     if face is not None:
         parts.append(f"face{face}")
-    parts.append(explanation.class_name.replace(" ", "_"))
+    parts.append(class_name.replace(" ", "_"))
     return Path.cwd() / (".".join(parts) + ".explain.png")
 
 
@@ -68,9 +68,9 @@ def explain_to_file(
     caption = [Path(path).name, f"taken {shown_time(header.captured_at) or 'at an unknown time'}"]
     if on_face:
         caption.append(f"face {face} (0: the largest)")
-    out = render_png(
-        explanation, shown, out_path or default_output(path, explanation, face if on_face else None), caption
-    )
+    if out_path is None:  # named by the model asked for: a face map's title also says which face
+        out_path = default_output(path, model, explanation.class_name, face if on_face else None)
+    out = render_png(explanation, shown, out_path, caption)
     if map_out is not None:
         save_map(explanation, (header.width, header.height), map_out)
     return explanation, out
