@@ -48,3 +48,16 @@ def test_the_scan_starts_without_scipy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=HERE.parent)
     assert out.stdout.strip() == "[]"
+
+
+def test_help_imports_no_heavy_library():
+    """``photocull --help`` (and shell completion) must stay instant: no NumPy, SQLite layer, Pillow or TensorFlow."""
+    import subprocess
+
+    code = (
+        "import sys; from click.testing import CliRunner; from photocull.cli.main import cli; "
+        "assert CliRunner().invoke(cli, ['--help']).exit_code == 0; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'sqlite_utils', 'PIL', 'tensorflow', 'scipy'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=HERE.parent)
+    assert out.stdout.strip() == "[]"

@@ -15,10 +15,9 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
-import sqlite_utils
 from rich.console import Console
 from rich.text import Text
 
@@ -26,6 +25,9 @@ from photocull import __version__
 from photocull.base.errors import PhotocullError
 from photocull.base.names import json_text, shown
 from photocull.cli.models import models as models_group
+
+if TYPE_CHECKING:  # imported by the commands that open the database, not by --help (0.1 s with NumPy)
+    import sqlite_utils
 
 stderr = Console(stderr=True)
 EXIT_FAILURE = 1
