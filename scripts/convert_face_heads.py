@@ -53,6 +53,12 @@ def inference_model(model):
     inference: the converter otherwise keeps random ops LiteRT lacks."""
     import keras
 
+    if not any(type(layer).__name__.startswith("Random") for layer in model.layers):
+        # nothing to strip (and a branched network, like the expression head, is not a chain); frozen,
+        # because the export otherwise traced batch normalisation with batch statistics (measured:
+        # outputs off by up to 0.56 against Keras)
+        model.trainable = False
+        return model
     inputs = keras.Input(model.input_shape[1:], name=model.input.name)
     x = inputs
     for layer in model.layers[1:]:

@@ -76,14 +76,16 @@ def mood_network(name: str) -> tuple[keras.Model, list[str], list[str], list[str
 def face_network(name: str) -> tuple[keras.Model, list[str], list[str], list[str], str]:
     """(classifier, classes, head layers, last-block layers, CAM layer) of a face head."""
     from photocull.base.modelfiles import model_path
+    from photocull.report.face_saliency import cam_layer
 
     spec = FACE_HEADS[name]
     model = keras.models.load_model(model_path(spec.keras_file), compile=False)
     names = [layer.name for layer in model.layers]
-    cam = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Activation)][-1]
+    cam = cam_layer(model)
     head = names[names.index(cam) + 1 :]
-    convs = [i for i, layer in enumerate(model.layers) if isinstance(layer, keras.layers.Conv2D)]
-    block = [n for n in names[convs[-2] : names.index(cam) + 1]]  # the last two convolutions and their norms
+    conv_types = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)
+    convs = [i for i, layer in enumerate(model.layers[: names.index(cam)]) if isinstance(layer, conv_types)]
+    block = [n for n in names[convs[-2] : names.index(cam) + 1]]  # the last two convolutions before it, their norms
     return model, list(spec.classes), head, block, cam
 
 

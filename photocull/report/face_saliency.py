@@ -34,8 +34,14 @@ def get_face_explainer(model: str) -> Explainer:
     except (FileNotFoundError, ValueError, OSError) as exc:
         raise PhotocullError(f"cannot load the {model} head: {exc}. {WHAT_TO_DO}") from exc
     classifier.trainable = False
-    last_activation = [layer.name for layer in classifier.layers if isinstance(layer, keras.layers.Activation)][-1]
-    return Explainer(classifier, spec.classes, model, penultimate=last_activation)
+    return Explainer(classifier, spec.classes, model, penultimate=cam_layer(classifier))
+
+
+def cam_layer(classifier: keras.Model) -> str:
+    """The layer the CAM methods weigh: the network's last activation before its output (an output
+    that is itself an Activation layer, the expression head's softmax, does not count)."""
+    inner = classifier.layers[:-1]
+    return str([layer.name for layer in inner if isinstance(layer, keras.layers.Activation)][-1])
 
 
 def explain_face(
