@@ -85,19 +85,20 @@ def list_models() -> None:
     for file in (FULL_RANGE, SHORT_RANGE):
         state = "installed" if (folder / file).exists() else "MISSING"
         console.print(f"face detector: {file} (MediaPipe BlazeFace, Apache-2.0; face_detector.md), {state}")
-    faces = Table(title="face heads (LiteRT, trained by this project)")
-    for column in ("name", "test set", "test n", "accuracy", "bal. acc.", "macro-F1"):
+    faces = Table(title="face heads (LiteRT)")
+    for column in ("name", "version", "test set", "test n", "accuracy", "bal. acc.", "macro-F1"):
         faces.add_column(column)
     for face_spec in FACE_HEADS.values():
         card_path = folder / face_spec.card_file
         if not ((folder / face_spec.litert_file).exists() and card_path.exists()):
             missing = f"MISSING: {face_spec.litert_file} or {face_spec.card_file}"
-            faces.add_row(face_spec.name, missing, *["–"] * 4)
+            faces.add_row(face_spec.name, "–", missing, *["–"] * 4)
             continue
         card = json.loads(card_path.read_text(encoding="utf-8"))
         t = card.get("test_metrics", {})
         faces.add_row(
             face_spec.name,
+            str(card.get("version", "–")),
             str(card.get("test_set", "–")),
             str(t.get("n", "–")),
             _fmt(t.get("accuracy")),
