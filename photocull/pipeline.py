@@ -16,9 +16,10 @@ import sqlite3
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from queue import SimpleQueue
 from typing import Protocol
 
 import numpy as np
@@ -246,19 +247,34 @@ def _find_moves(db: sqlite_utils.Database, seen: set[str], new_files: list) -> l
 
 
 def _results(tasks: list[Task], workers: int, in_flight: int) -> Iterator[Result]:
-    """Decode tasks, in worker processes when it pays off, with a bound on results in memory."""
+    """Decode tasks, in worker processes when it pays off, with a bound on results in memory.
+
+    Finished futures arrive on a queue, in the order they finish: waiting on the whole set of
+    futures in flight instead (``concurrent.futures.wait``) cost the main process about a
+    millisecond of CPU per photo with 256 in flight, taken from the decoding workers on two cores.
+    """
     if workers <= 1 or len(tasks) < 8:
         yield from map(process, tasks)
         return
     queue = iter(tasks)
+    finished: SimpleQueue[Future[Result]] = SimpleQueue()
     pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=start_worker)
+
+    def submit(task: Task) -> None:
+        pool.submit(process, task).add_done_callback(finished.put)
+
     try:
-        running = {pool.submit(process, t) for t in itertools.islice(queue, in_flight)}
+        running = 0
+        for task in itertools.islice(queue, in_flight):
+            submit(task)
+            running += 1
         while running:
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
-            running |= {pool.submit(process, t) for t in itertools.islice(queue, len(done))}
+            future = finished.get()
+            running -= 1
+            yield future.result()
+            for task in itertools.islice(queue, 1):
+                submit(task)
+                running += 1
     except BrokenProcessPool:
         raise PhotocullError(
             "a decoding process crashed; what was finished is saved. Run the scan again with --workers 1 "

@@ -91,10 +91,10 @@ def confirmed_by(first: Detect, other: BlazeFace) -> Detect:
 
 
 def with_tiles(boxes: Callable[[Image.Image], list[tuple[int, int, int, int]]], on_tiles: str, score: float) -> Detect:
-    """Both models on the whole frame, each box confirmed by the other (``FaceDetector(large=None)``),
+    """Both models on the whole frame, each box confirmed by the other (``FaceDetector(large=None, short_sure=2)``),
     plus model ``on_tiles`` ("full" or "short") on the tiles ``boxes`` cuts, each tile face scoring at
     least ``score`` and confirmed by the other model."""
-    whole = FaceDetector(large=None)
+    whole = FaceDetector(large=None, short_sure=2)
     finder, checker = (whole.full, whole.short) if on_tiles == "full" else (whole.short, whole.full)
 
     def detect(img: Image.Image) -> list[Face]:
@@ -124,10 +124,17 @@ def main() -> None:
         "full, whole frame": full.faces,
         "full, whole frame, confirmed by short": confirmed_by(full.faces, short),
         "full, 256-px tiles, confirmed by short": confirmed_by(tiled(full, 256), short),
-        "both, whole frame, each confirmed by the other": FaceDetector(large=None).detect,
-        "shipped: both, whole frame, + full-range on a 320×240 canvas, each confirmed by the other": FaceDetector().detect,
-        "not chosen: both, whole frame, + full-range on a 384×288 canvas": FaceDetector(large=(384, 288)).detect,
-        "shipped before: both, whole frame, + full-range on four 0.6 tiles (score 0.75)": with_tiles(
+        "both, whole frame, each confirmed by the other": FaceDetector(large=None, short_sure=2).detect,
+        "shipped: both, whole frame, + full-range on a 320×240 canvas, confirmed, short-range ≥ 0.75 kept": (
+            FaceDetector().detect
+        ),
+        "shipped before: the same, every box confirmed": FaceDetector(short_sure=2).detect,
+        "not chosen: shipped without the full-range whole-frame pass": FaceDetector(whole_frame=False).detect,
+        "not chosen: shipped without the whole-frame pass, 256×192 canvas": FaceDetector(
+            large=(256, 192), whole_frame=False
+        ).detect,
+        "not chosen: shipped with a 384×288 canvas": FaceDetector(large=(384, 288)).detect,
+        "shipped earlier: both, whole frame, + full-range on four 0.6 tiles (score 0.75)": with_tiles(
             lambda img: corner_tiles(img, 0.6), "full", 0.75
         ),
         "not chosen: both, whole frame, + short-range on six 0.5 tiles (score 0.5)": with_tiles(

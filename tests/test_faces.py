@@ -19,8 +19,9 @@ from PIL import Image, ImageFilter
 
 from photocull.base.heads import EXPRESSIONS
 from photocull.cli.main import cli
+from photocull.faces import detect
 from photocull.faces.analyse import FaceStage
-from photocull.faces.detect import FaceDetector
+from photocull.faces.detect import SHORT_SURE, FaceDetector
 from photocull.pipeline import ScanOptions, scan
 from photocull.store.export import photo_records, to_csv
 from synthetic import close_eyes, sample_photos, save_photo, variant
@@ -153,6 +154,21 @@ def test_small_faces_in_a_large_frame_are_found(tmp_path, db):
     assert np.abs(np.array(large["box"]) - [300, 488, 200, 200]).max() < 0.02 * 2000, large["box"]
     x, y, w, _ = small["box"]
     assert 1500 <= x + w / 2 <= 1700 and 300 <= y <= 520 and 0.03 * 2000 <= w <= 0.05 * 2000, small["box"]
+
+
+def test_a_sure_close_up_stands_without_confirmation(monkeypatch):
+    """A face filling the photo (a selfie) is one the full-range model reads poorly: with its
+    confirmation refusing every box, the short-range model's sure box is still kept, and only that."""
+    monkeypatch.setattr(detect, "confirmed", lambda *args: False)
+    crop = sample_photos()["astronaut"].crop((160, 45, 300, 200))
+    scale = 256 / crop.width
+    crop = crop.resize((256, round(crop.height * scale)), Image.Resampling.BICUBIC)
+    (face,) = FaceDetector().detect(crop)
+    assert face.confidence >= SHORT_SURE
+    x, y = (FACE[0] - 160) * scale, (FACE[1] - 45) * scale
+    expected = np.array([x, y, x + FACE[2] * scale, y + FACE[3] * scale])
+    assert np.abs(face.box - expected).max() < 0.1 * 256, face.box
+    assert FaceDetector(short_sure=2).detect(crop) == []
 
 
 def test_models_evaluate_measures_a_face_head_on_a_folder_of_crops(tmp_path):

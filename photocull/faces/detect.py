@@ -6,7 +6,11 @@ one (192 px) on the whole frame and once more on a larger canvas, 320×240 (240�
 face a tenth of the frame wide is 32 px. The model file is fully convolutional, so the larger look
 is the same weights with the input resized (``spatially_resized``): one pass that costs about twice
 the 192-px one, where overlapping tiles cost four times and cut faces at their edges. A box counts
-only when the *other* model also finds a face on a crop 2.2× the box around it.
+only when the *other* model also finds a face on a crop 2.2× the box around it, except a
+short-range box scored at least ``SHORT_SURE``: the full-range model misses many faces that fill
+the frame, so it cannot vouch for them (every GENKI-4K face the detector missed was such a face).
+The whole-frame full-range pass costs a third of the detector and the larger canvas seems to cover
+it, but dropping it lost real faces in group photos that pasted test faces did not show.
 scripts/measure_face_detectors.py measures it; models/face_detector.md has the table and what was
 not chosen.
 """
@@ -27,6 +31,9 @@ NMS_OVERLAP = 0.3  # MediaPipe's weighted suppression threshold
 # The full-range model's larger look (width, height) for landscape previews; portrait ones use it
 # turned. Sides are multiples of 16, the model's coarsest stride, and scale its 192-px maps evenly.
 LARGE_CANVAS = (320, 240)
+# A short-range box at least this sure needs no confirmation (the GENKI-4K faces the confirmation
+# rejected scored 0.75–0.91; false boxes on photos without faces scored at most 0.63).
+SHORT_SURE = 0.75
 
 
 @dataclass(frozen=True)
@@ -156,17 +163,23 @@ class FaceDetector:
     """Both detectors of one process, loaded on first use.
 
     ``large`` adds the full-range model's look on a larger canvas (width, height, landscape), for
-    faces too small for the whole-frame pass (scripts/measure_face_detectors.py); None leaves it out.
+    faces too small for the whole-frame pass; None leaves it out. ``whole_frame`` False leaves out
+    the full-range pass at its own 192 px, and ``short_sure`` is the short-range score kept without
+    confirmation (above 1: none): there to measure what was not chosen
+    (scripts/measure_face_detectors.py).
     """
 
-    def __init__(self, large: tuple[int, int] | None = LARGE_CANVAS) -> None:
+    def __init__(
+        self, large: tuple[int, int] | None = LARGE_CANVAS, whole_frame: bool = True, short_sure: float = SHORT_SURE
+    ) -> None:
         self.full, self.short = BlazeFace(SPECS["full"]), BlazeFace(SPECS["short"])
+        self.whole_frame, self.short_sure = whole_frame or large is None, short_sure
         self.large = None
         if large is not None:  # {is landscape: detector}; each is loaded the first time it is needed
             self.large = {True: BlazeFace(SPECS["full"], large), False: BlazeFace(SPECS["full"], large[::-1])}
 
     def _full_range(self, img: Image.Image) -> list[Face]:
-        found = self.full.faces(img)
+        found = self.full.faces(img) if self.whole_frame else []
         if self.large is not None:
             found += self.large[img.width >= img.height].faces(img)
         return found
@@ -174,7 +187,9 @@ class FaceDetector:
     def detect(self, img: Image.Image) -> list[Face]:
         """Faces in an upright RGB image, in its pixels, largest first."""
         found = [f for f in self._full_range(img) if confirmed(self.short, img, f.box)]
-        found += [f for f in self.short.faces(img) if confirmed(self.full, img, f.box)]
+        found += [
+            f for f in self.short.faces(img) if f.confidence >= self.short_sure or confirmed(self.full, img, f.box)
+        ]
         return sorted(merge(found), key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
 
 
