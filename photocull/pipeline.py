@@ -272,8 +272,9 @@ def _results(tasks: list[Task], workers: int, in_flight: int) -> Iterator[Result
             future = finished.get()
             running -= 1
             yield future.result()
-            for task in itertools.islice(queue, 1):
-                submit(task)
+            following = next(queue, None)
+            if following is not None:
+                submit(following)
                 running += 1
     except BrokenProcessPool:
         raise PhotocullError(

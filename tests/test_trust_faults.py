@@ -310,3 +310,22 @@ def test_workers_exit_when_their_parent_is_gone(tmp_path):
     parent.kill()
     parent.wait(10)
     assert not wait_gone([child], 5)
+
+
+def test_a_decoding_process_that_dies_stops_the_scan_with_a_message_not_a_hang(many_photos, tmp_path):
+    """A worker killed mid-scan (as a decoder crash would) fails every photo in flight; the scan says
+    what happened and what to do, and keeps what it had stored."""
+    db = open_db(tmp_path / "crash.db")
+
+    class KillAWorker:
+        def start(self, total: int) -> None:
+            pass
+
+        def advance(self, n: int = 1) -> None:
+            if n:  # the first batch is stored: now a decoding process dies (not multiprocessing's tracker)
+                workers = [p for p in psutil.Process().children() if "resource_tracker" not in " ".join(p.cmdline())]
+                workers[0].kill()
+
+    with pytest.raises(PhotocullError, match="a decoding process crashed"):
+        scan(db, [many_photos], options=ScanOptions(workers=2, batch_size=8), progress=KillAWorker())
+    assert db["photos"].count >= 8
