@@ -32,6 +32,7 @@ from photocull.base.names import shown
 from photocull.base.progress import NoProgress, Progress
 from photocull.decide.config import load_config
 from photocull.decide.suggest import suggest_all
+from photocull.groups.rebuild import regroup
 from photocull.groups.rule import GroupingOptions
 from photocull.scan.discover import FoundFile, discover
 from photocull.scan.measure import MEASURE_VERSION
@@ -387,10 +388,6 @@ def scan(
                 summary.counts[k] for k in ("moved", "missing", "reappeared")
             )
             if changed or store.last_settings(db) != settings:
-                # imported only now: its SciPy takes 0.2–0.3 s and 34 MB, which would otherwise delay the
-                # first photo and add to the peak memory while the workers run
-                from photocull.groups.rebuild import regroup
-
                 groups = regroup(db, options.grouping)
                 summary.groups = len(groups)
                 summary.grouped_photos = sum(len(m) for m in groups.values())

@@ -7,7 +7,11 @@ generated photos come from ``happy_sad``, many of them of people). Reported per 
 of medians to the ceiling's median, time to the first stored photo, peak RSS of the whole process
 tree (main process and workers, sampled every 50 ms), and CPU milliseconds per photo per stage
 (read = open, digest and decode; measure = hashes, sharpness, exposure, model input; inference;
-faces; store). Then an unchanged rescan of --rescan-photos files and grouping of --group-photos hashes.
+faces; store), and what CPU alone allows: the ceiling's decode CPU a photo divided by the scan's
+stages' CPU (``ratio_allowed_by_stage_cpu``, before start-up and the main process) and by all the CPU of
+its process tree (``ratio_allowed_by_tree_cpu``: the ratio if the scan kept both cores busy the whole
+time; a measured ratio below it is time with a core idle). Then an unchanged rescan of --rescan-photos
+files and grouping of --group-photos hashes.
 
     python scripts/bench_scan.py --photos 720 --heic 72 --repeats 3 --data ../shared/data/happy_sad
 """
@@ -20,6 +24,7 @@ import datetime as dt
 import json
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -67,7 +72,9 @@ def make_small(args: tuple[Path, int]) -> None:
     Image.fromarray(small).resize((64, 48), Image.Resampling.BICUBIC).save(dst, quality=80)
 
 
-def draft_decode(path: str) -> tuple[int, int]:
+def draft_decode(path: str) -> float:
+    """Draft-decode one file; its CPU seconds."""
+    start = time.process_time()
     if path.endswith(".heic"):
         import pillow_heif
 
@@ -75,16 +82,16 @@ def draft_decode(path: str) -> tuple[int, int]:
     with Image.open(path) as img:
         img.draft("RGB", DRAFT_SIZE)
         img.load()
-        return img.size
+    return time.process_time() - start
 
 
 def ceiling(files: list[str]) -> dict:
-    """Seconds to draft-decode every file with 2 processes (pool start excluded)."""
+    """Seconds to draft-decode every file with 2 processes (pool start excluded), and the decodes' CPU."""
     with mp.get_context("spawn").Pool(2) as pool:
         pool.map(draft_decode, files[:4])  # warm the workers
         start = time.perf_counter()
-        pool.map(draft_decode, files, chunksize=4)
-        return {"seconds": time.perf_counter() - start}
+        cpu = pool.map(draft_decode, files, chunksize=4)
+        return {"seconds": time.perf_counter() - start, "cpu_seconds": sum(cpu)}
 
 
 def run_scan(root: Path, db: Path, mode: str) -> dict:
@@ -93,7 +100,7 @@ def run_scan(root: Path, db: Path, mode: str) -> dict:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "photocull", "--db", str(db), "scan", str(root), "--json"]
     cmd += {"no_models": ["--no-models"], "with_models": ["--no-faces"], "with_models_and_faces": []}[mode]
-    start = time.perf_counter()
+    start, cpu_before = time.perf_counter(), _children_cpu()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
     root_proc, peak = psutil.Process(proc.pid), 0
     while proc.poll() is None:
@@ -105,7 +112,13 @@ def run_scan(root: Path, db: Path, mode: str) -> dict:
     if proc.returncode != 0:
         sys.exit(f"scan failed: {cmd}")
     summary = json.loads(out)
-    return {"seconds": seconds, "peak_tree_mb": peak / 2**20, "summary": summary}
+    tree_cpu = _children_cpu() - cpu_before  # the scan and its workers, which it waited for
+    return {"seconds": seconds, "peak_tree_mb": peak / 2**20, "summary": summary, "tree_cpu_seconds": tree_cpu}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -156,6 +169,7 @@ def main() -> None:
         "repeats": args.repeats,
     }
     ceiling_median = statistics.median(x["seconds"] for x in runs["ceiling"])
+    ceiling_cpu_ms = 1000 * statistics.median(x["cpu_seconds"] for x in runs["ceiling"]) / n
     for mode in modes:
         seconds = [x["seconds"] for x in runs[mode]]
         entry = {
@@ -164,7 +178,9 @@ def main() -> None:
             "photos_per_s_median": round(n / statistics.median(seconds), 1),
             "ratio_to_ceiling": round(ceiling_median / statistics.median(seconds), 3),
         }
-        if mode != "ceiling":
+        if mode == "ceiling":
+            entry["cpu_ms_per_photo_median"] = {"decode": round(ceiling_cpu_ms, 2)}
+        else:
             summaries = [x["summary"] for x in runs[mode]]
             entry["first_result_seconds_median"] = round(
                 statistics.median(s["first_result_seconds"] for s in summaries), 2
@@ -176,6 +192,14 @@ def main() -> None:
                 k: round(1000 * statistics.median(s["cpu_seconds"].get(k, 0.0) for s in summaries) / n, 2)
                 for k in stages
             }
+            # What CPU alone allows: the ceiling's decode CPU a photo against the scan's stages' CPU (an
+            # upper bound, before start-up and the main process) and against all the CPU of its process
+            # tree (what the ratio would be with both cores busy all the time, as the ceiling's are)
+            stage_ms = sum(entry["cpu_ms_per_photo_median"].values())
+            tree_ms = 1000 * statistics.median(x["tree_cpu_seconds"] for x in runs[mode]) / n
+            entry["tree_cpu_ms_per_photo_median"] = round(tree_ms, 2)
+            entry["ratio_allowed_by_stage_cpu"] = round(ceiling_cpu_ms / stage_ms, 3)
+            entry["ratio_allowed_by_tree_cpu"] = round(ceiling_cpu_ms / tree_ms, 3)
         report[mode] = entry
     print(json.dumps(report, indent=2), flush=True)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from photocull.groups import search
-from photocull.groups.cluster import group, near_duplicate_pairs
+from photocull.groups.cluster import _roots, group, near_duplicate_pairs
 from photocull.groups.codes import quantise
 from photocull.groups.rule import GroupingOptions, Library, effective_distance
 
@@ -114,3 +114,22 @@ def test_near_matrix_is_the_rule(with_embeddings):
     lib = Library(ph, dh, times, GroupingOptions(), codes)
     rows = np.arange(len(lib))
     assert (lib.near(rows, rows) == (lib.matrix(rows, rows) <= 1.0)).all()
+
+
+@pytest.mark.parametrize(("n", "edges"), [(1, 0), (50, 0), (200, 150), (2000, 1500), (2000, 6000), (5000, 40000)])
+def test_components_without_scipy_are_scipys(n, edges):
+    """The NumPy union (hooking and pointer jumping) partitions every random graph exactly as
+    SciPy's connected_components, chains and self-loops included; each node's root is the smallest
+    node of its component."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(n + edges)
+    i, j = rng.integers(0, n, edges), rng.integers(0, n, edges)
+    chain = rng.permutation(n)[: n // 4]  # a long path in shuffled order: the worst case for jumping
+    i, j = np.concatenate([i, chain[:-1]]), np.concatenate([j, chain[1:]])
+    roots = _roots(n, i, j)
+    _, labels = connected_components(coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)), directed=False)
+    smallest = np.full(labels.max() + 1, n)
+    np.minimum.at(smallest, labels, np.arange(n))
+    assert np.array_equal(roots, smallest[labels])

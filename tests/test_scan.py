@@ -106,7 +106,7 @@ def test_unchanged_rescan_reads_nothing(library, db):
 
 
 def test_unchanged_rescan_keeps_groups_and_suggestions_without_recomputing(library, db, monkeypatch):
-    from photocull.groups import rebuild
+    from photocull import pipeline
 
     first = scan(db, [library.root], options=ScanOptions(workers=1))
     suggestions = {
@@ -116,7 +116,7 @@ def test_unchanged_rescan_keeps_groups_and_suggestions_without_recomputing(libra
     def must_not_run(*args, **kwargs):
         raise AssertionError("an unchanged rescan regrouped")
 
-    monkeypatch.setattr(rebuild, "regroup", must_not_run)  # the scan imports it when it regroups
+    monkeypatch.setattr(pipeline, "regroup", must_not_run)
     again = scan(db, [library.root], options=ScanOptions(workers=1))
     assert (again.groups, again.grouped_photos, again.suggestions) == (
         first.groups,
