@@ -251,8 +251,8 @@ def _results(tasks: list[Task], workers: int, in_flight: int) -> Iterator[Result
     """Decode tasks, in worker processes when it pays off, with a bound on results in memory.
 
     Finished futures arrive on a queue, in the order they finish: waiting on the whole set of
-    futures in flight instead (``concurrent.futures.wait``) cost the main process about a
-    millisecond of CPU per photo with 256 in flight, taken from the decoding workers on two cores.
+    futures in flight instead (``concurrent.futures.wait``, 256 of them) cost the main process
+    0.5–0.6 s of CPU per 720 photos under cProfile, taken from the decoding workers on two cores.
     """
     if workers <= 1 or len(tasks) < 8:
         yield from map(process, tasks)
