@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # the fer package's order too
 
 
 def wrapped(path: Path):
@@ -69,30 +68,19 @@ def main() -> None:
     )
     args = ap.parse_args()
     import keras
-    from face_training import augment, fit_resumable
-    from train_expression import blurred
+    from face_training import fit_resumable
+    from train_expression import CLASSES, fer_data, with_sharp_views_blurred  # CLASSES: the fer package's order too
 
     keras.utils.set_random_seed(args.seed)
-    train, public = np.load(args.data / "fer2013_train.npz"), np.load(args.data / "fer2013_public.npz")
-    fit = np.random.default_rng(0).random(len(public["y"])) < 0.7  # the same split as train_expression.py
-    sharp, sharp_y = public["x"][fit][..., None], public["y"][fit]
-    blurry, blurry_y = (train["x"][:0], train["y"][:0]) if args.sharp_only else (train["x"], train["y"])
-    x = np.concatenate([blurry[..., None], *[sharp] * 4])
-    y = keras.utils.to_categorical(np.concatenate([blurry_y, *[sharp_y] * 4]), len(CLASSES))
-    first_sharp = len(blurry_y)
-    xv, yv = public["x"][~fit][..., None], public["y"][~fit]
+    x, classes, first_sharp, xv, yv = fer_data(args.data, with_training=not args.sharp_only)
+    y = keras.utils.to_categorical(classes, len(CLASSES))
 
     def accuracy(m) -> float:
         """Held-out accuracy read the scan's way: the mean of each face and its mirror image."""
         both = m.predict(np.concatenate([xv, xv[:, :, ::-1]]), batch_size=512, verbose=0)
         return float(((both[: len(xv)] + both[len(xv) :]).argmax(1) == yv).mean())
 
-    def examples(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        shown = x.copy()
-        views = first_sharp + np.flatnonzero(rng.random(len(x) - first_sharp) < 1 / 3)
-        shown[views] = blurred(shown[views], rng)
-        return augment(shown, rng), y
-
+    examples = with_sharp_views_blurred(x, y, first_sharp)
     model = wrapped(args.init)
     steps = args.epochs * int(np.ceil(len(x) / args.batch))
     model.compile(

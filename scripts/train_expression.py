@@ -24,12 +24,14 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+sys.path.insert(0, str(REPO))
+from photocull.base.heads import EXPRESSIONS as CLASSES  # noqa: E402
 
 
 def blurred(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -42,6 +44,36 @@ def blurred(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def fer_data(folder: Path, with_training: bool = True) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
+    """What both expression scripts fit and select on: the Training faces (blurred in this copy;
+    left out when ``with_training`` is False) and 70% of PublicTest shown four times (sharp); and the
+    other 30% of PublicTest, fixed by index, to select on. Returns the fitting faces [N, 48, 48, 1],
+    their class indices, the index of the first sharp face, and the held-out faces and classes."""
+    train, public = np.load(folder / "fer2013_train.npz"), np.load(folder / "fer2013_public.npz")
+    fit = np.random.default_rng(0).random(len(public["y"])) < 0.7  # fixed: the same split on every rerun
+    sharp, sharp_y = public["x"][fit][..., None], public["y"][fit]
+    blurry, blurry_y = (train["x"], train["y"]) if with_training else (train["x"][:0], train["y"][:0])
+    x = np.concatenate([blurry[..., None], *[sharp] * 4])
+    y = np.concatenate([blurry_y, *[sharp_y] * 4])
+    return x, y, len(blurry_y), public["x"][~fit][..., None], public["y"][~fit]
+
+
+def with_sharp_views_blurred(
+    x: np.ndarray, y: np.ndarray, first_sharp: int
+) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """An epoch's examples: every face augmented, a random third of the sharp views blurred first
+    (bridging them to the blurred Training faces)."""
+    from face_training import augment
+
+    def examples(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        shown = x.copy()
+        views = first_sharp + np.flatnonzero(rng.random(len(x) - first_sharp) < 1 / 3)
+        shown[views] = blurred(shown[views], rng)
+        return augment(shown, rng), y
+
+    return examples
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=REPO / ".fer")
@@ -51,16 +83,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     import keras
-    from face_training import augment, build_cnn, fit_resumable
+    from face_training import build_cnn, fit_resumable
 
     keras.utils.set_random_seed(args.seed)
-    train, public = np.load(args.data / "fer2013_train.npz"), np.load(args.data / "fer2013_public.npz")
-    fit = np.random.default_rng(0).random(len(public["y"])) < 0.7  # fixed: the same split on every rerun
-    sharp, sharp_y = public["x"][fit][..., None], public["y"][fit]
-    x = np.concatenate([train["x"][..., None], *[sharp] * 4])
-    y = keras.utils.to_categorical(np.concatenate([train["y"], *[sharp_y] * 4]), len(CLASSES))
-    first_sharp = len(train["y"])
-    xv, yv = public["x"][~fit][..., None], public["y"][~fit]
+    x, classes, first_sharp, xv, yv = fer_data(args.data)
+    y = keras.utils.to_categorical(classes, len(CLASSES))
     model = build_cnn(48, (32, 64, 128, 256), len(CLASSES), "expression", dense=256)
     steps = args.epochs * int(np.ceil(len(x) / args.batch))
     schedule = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=steps, alpha=0.02)
@@ -72,12 +99,7 @@ def main() -> None:
     def accuracy(m) -> float:
         return float((m.predict(xv, batch_size=512, verbose=0).argmax(1) == yv).mean())
 
-    def examples(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        shown = x.copy()
-        views = first_sharp + np.flatnonzero(rng.random(len(x) - first_sharp) < 1 / 3)
-        shown[views] = blurred(shown[views], rng)
-        return augment(shown, rng), y
-
+    examples = with_sharp_views_blurred(x, y, first_sharp)
     state = fit_resumable(model, args.out, args.epochs, examples, accuracy, args.seed, args.batch)
     print(json.dumps({k: v for k, v in state.items() if k != "history"}))
 
