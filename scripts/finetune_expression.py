@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
-        "--sharp-only", action="store_true", help="fine-tune on the 70% of PublicTest only (no blurred faces)"
+        "--sharp-only", action="store_true", help="fine-tune on the 70%% of PublicTest only (no blurred faces)"
     )
     args = ap.parse_args()
     import keras
