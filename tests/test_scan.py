@@ -286,3 +286,30 @@ def test_phash_matches_imagehash_without_scipy():
     for img in photos:
         grey = fixed_grey(img.convert("RGB"))
         np.testing.assert_array_equal(phash_bits(grey), np.asarray(imagehash.phash(grey).hash))
+
+
+def test_a_scan_without_models_reads_jpeg_luma_with_the_same_measures(tmp_path, monkeypatch):
+    """Measures alone need grey: a colour JPEG is then decoded as its luma, which must measure the
+    same as the colour decode; a scan with models or faces still gets colour."""
+    from photocull.scan import worker
+    from photocull.scan.measure import measure
+    from photocull.scan.read import read_preview
+    from synthetic import sample_photos
+
+    for name in ("chelsea", "coffee", "astronaut"):
+        path = tmp_path / f"{name}.jpg"
+        sample_photos()[name].resize((1600, 1200)).save(path, quality=90)
+        colour, grey = read_preview(str(path)), read_preview(str(path), grey=True)
+        assert (colour.image.mode, grey.image.mode) == ("RGB", "L")
+        a, b = measure(colour.image), measure(grey.image)
+        assert (a.phash, a.dhash) == (b.phash, b.dhash)
+        for value in ("brightness", "highlights", "shadows"):  # a grey level apart at a few pixels
+            assert abs(getattr(a, value) - getattr(b, value)) <= 0.001
+        assert abs(a.sharpness - b.sharpness) <= 0.01 * a.sharpness
+
+    modes = []
+    real = worker.read_preview
+    monkeypatch.setattr(worker, "read_preview", lambda p, **kw: modes.append(kw["grey"]) or real(p, **kw))
+    worker.process(worker.Task(str(path), 0, 0))
+    worker.process(worker.Task(str(path), 0, 0, model_input=True))
+    assert modes == [True, False]

@@ -93,7 +93,9 @@ def process(task: Task) -> Result:
     cpu: dict[str, float] = {}
     clock = time.process_time()
     try:
-        preview = read_preview(task.path, digest=task.measure)
+        # only the measures read it: grey is enough
+        grey = not task.model_input and task.faces is None
+        preview = read_preview(task.path, digest=task.measure, grey=grey)
         cpu["read"], clock = time.process_time() - clock, time.process_time()
         record = None
         if task.measure:
