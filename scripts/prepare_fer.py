@@ -11,6 +11,19 @@ selection) and ``.fer/fer2013_private.npz`` (PrivateTest: evaluated once, never 
 on). ``.fer/`` is git-ignored: the research set never goes into the repository. It also writes the
 PublicTest and PrivateTest files as class folders (``.fer/public/<class>/``, ``.fer/private/<class>/``),
 the layout ``photocull models evaluate expression --data`` reads.
+
+That copy's Training faces are blurred (Laplacian variance median 5.9, against 2,040 for its test
+faces). A sharp copy of Training is in the GitHub repository RecepTahirGunlu/Duygu-Tanima
+(``train/<class>/Training_*.jpg``: the same 28,709 file names under the same classes), prepared by
+its authors with OpenCV: contrast ×1.2, grey, ``equalizeHist``, JPEG (its notebook
+``data-augmentation_filtering.ipynb``; its extra ``*.jpg<k>.jpg`` disgust copies are left out).
+``face_training.equalized`` is that preparation; applied to the other copy's sharp
+PublicTest faces it gives that repository's PublicTest files within 1.3 grey levels (JPEG). With
+
+    python scripts/prepare_fer.py --git <anudeepkaddala repo> --equalized-training-git <Duygu-Tanima repo>
+
+it also writes ``.fer/fer2013_train_equalized.npz``, what scripts/train_expression.py fits on
+(checked: its 28,709 files carry the other copy's names and classes).
 """
 
 from __future__ import annotations
@@ -58,9 +71,32 @@ def read_all(git_dir: Path, rows: list[tuple[str, str]]) -> list[bytes]:
     return out
 
 
+def equalized_training(git_dir: Path, wanted: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The sharp, equalized Training faces of RecepTahirGunlu/Duygu-Tanima, checked to be the
+    ``wanted`` ones (``<class>/<file name>``, from the other copy), sorted by that key."""
+    out = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "HEAD", "train/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = []
+    for line in out.splitlines():
+        meta, path = line.split("\t", 1)
+        if path.split("/")[-1].startswith("Training_") and path.count(".jpg") == 1:
+            rows.append((path.removeprefix("train/"), meta.split()[2]))
+    if {key for key, _ in rows} != wanted:
+        raise SystemExit(f"{git_dir}: its Training files or classes differ from the other copy's")
+    rows.sort()
+    x = [np.asarray(Image.open(io.BytesIO(b)).convert("L").resize((48, 48))) for b in read_all(git_dir, rows)]
+    y = [CLASSES.index(key.split("/")[0]) for key, _ in rows]
+    return np.stack(x).astype(np.uint8), np.array(y, dtype=np.int8)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--git", type=Path, required=True, help="git directory of the fetched repository")
+    ap.add_argument("--equalized-training-git", type=Path, help="git directory of RecepTahirGunlu/Duygu-Tanima")
     ap.add_argument("--out", type=Path, default=REPO / ".fer")
     args = ap.parse_args()
     rows = blobs(args.git)
@@ -95,6 +131,11 @@ def main() -> None:
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / f"{name}_{k:05d}.jpg").write_bytes(blob)
         print(name, len(y), np.bincount(y, minlength=7).tolist())
+    if args.equalized_training_git:
+        wanted = {path.removeprefix("archive/train/") for path, _ in rows if path.startswith("archive/train/")}
+        x, y = equalized_training(args.equalized_training_git, wanted)
+        np.savez_compressed(args.out / "fer2013_train_equalized.npz", x=x, y=y)
+        print("train (equalized, sharp)", len(y), np.bincount(y, minlength=7).tolist())
 
 
 if __name__ == "__main__":
