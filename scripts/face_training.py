@@ -45,8 +45,8 @@ def build_cnn(side: int, widths: tuple[int, ...], outputs: int, name: str, dense
 
 
 def augment(x: np.ndarray, rng: np.random.Generator, pad: int = 4, light: bool = True) -> np.ndarray:
-    """Random crop from the edge-padded image, mirror, and (``light``) brightness and contrast;
-    uint8 [N, s, s, 1] in and out."""
+    """Random crop from the edge-padded image, mirror, and (``light``) brightness and contrast, which
+    histogram-equalized faces have no use for; uint8 [N, s, s, 1] in and out."""
     n, side = len(x), x.shape[1]
     padded = np.pad(x[..., 0], ((0, 0), (pad, pad), (pad, pad)), mode="edge")
     dy, dx = rng.integers(0, 2 * pad + 1, n), rng.integers(0, 2 * pad + 1, n)
@@ -84,7 +84,7 @@ def equalized(faces: np.ndarray) -> np.ndarray:
 def rotated(x: np.ndarray, rng: np.random.Generator, degrees: float) -> np.ndarray:
     """Each image turned about its centre by a random angle within ±``degrees`` and scaled by
     0.9–1.1 (Pillow's bilinear affine, one image at a time: 20 times faster than SciPy's
-    map_coordinates on the whole batch); uint8 [N, s, s, 1] in and out."""
+    map_coordinates on the whole batch; the corners it uncovers are black); uint8 [N, s, s, 1] in and out."""
     from PIL import Image
 
     n, side = len(x), x.shape[1]
