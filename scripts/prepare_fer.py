@@ -40,10 +40,10 @@ REPO = Path(__file__).resolve().parent.parent
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # FER-2013's label order
 
 
-def blobs(git_dir: Path) -> list[tuple[str, str]]:
-    """(path, blob id) of every image under archive/."""
+def blobs(git_dir: Path, folder: str = "archive/") -> list[tuple[str, str]]:
+    """(path, blob id) of every image under ``folder``, sorted by path."""
     out = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "HEAD", "archive/"],
+        ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "HEAD", folder],
         capture_output=True,
         text=True,
         check=True,
@@ -74,20 +74,13 @@ def read_all(git_dir: Path, rows: list[tuple[str, str]]) -> list[bytes]:
 def equalized_training(git_dir: Path, wanted: set[str]) -> tuple[np.ndarray, np.ndarray]:
     """The sharp, equalized Training faces of RecepTahirGunlu/Duygu-Tanima, checked to be the
     ``wanted`` ones (``<class>/<file name>``, from the other copy), sorted by that key."""
-    out = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "HEAD", "train/"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rows = []
-    for line in out.splitlines():
-        meta, path = line.split("\t", 1)
-        if path.split("/")[-1].startswith("Training_") and path.count(".jpg") == 1:
-            rows.append((path.removeprefix("train/"), meta.split()[2]))
+    rows = [
+        (path.removeprefix("train/"), blob)
+        for path, blob in blobs(git_dir, "train/")
+        if path.split("/")[-1].startswith("Training_") and path.count(".jpg") == 1
+    ]
     if {key for key, _ in rows} != wanted:
         raise SystemExit(f"{git_dir}: its Training files or classes differ from the other copy's")
-    rows.sort()
     x = [np.asarray(Image.open(io.BytesIO(b)).convert("L").resize((48, 48))) for b in read_all(git_dir, rows)]
     y = [CLASSES.index(key.split("/")[0]) for key, _ in rows]
     return np.stack(x).astype(np.uint8), np.array(y, dtype=np.int8)
