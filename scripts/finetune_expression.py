@@ -110,17 +110,14 @@ def main() -> None:
     )
     args = ap.parse_args()
     import keras
-    from face_training import fit_resumable
+    from face_training import fit_resumable, mirrored_accuracy
     from train_expression import CLASSES  # the fer package's order too
 
     keras.utils.set_random_seed(args.seed)
     x, classes, first_sharp, xv, yv = fer_data(args.data, with_training=not args.sharp_only)
     y = keras.utils.to_categorical(classes, len(CLASSES))
 
-    def accuracy(m) -> float:
-        """Held-out accuracy read the scan's way: the mean of each face and its mirror image."""
-        both = m.predict(np.concatenate([xv, xv[:, :, ::-1]]), batch_size=512, verbose=0)
-        return float(((both[: len(xv)] + both[len(xv) :]).argmax(1) == yv).mean())
+    accuracy = mirrored_accuracy(xv, yv)
 
     examples = with_sharp_views_blurred(x, y, first_sharp)
     model = wrapped(args.init)

@@ -74,7 +74,7 @@ def main() -> None:
     import keras
 
     keras.mixed_precision.set_global_policy(args.precision)
-    from face_training import augment, build_cnn, fit_resumable, rotated
+    from face_training import augment, build_cnn, fit_resumable, mirrored_accuracy, rotated
 
     keras.utils.set_random_seed(args.seed)
     x, classes, xv, yv = equalized_fer_data(args.data)
@@ -89,10 +89,7 @@ def main() -> None:
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
     )
 
-    def accuracy(m) -> float:
-        """Read the scan's way: the mean of each face and its mirror image."""
-        p = m.predict(xv, batch_size=512, verbose=0) + m.predict(xv[:, :, ::-1], batch_size=512, verbose=0)
-        return float((p.argmax(1) == yv).mean())
+    accuracy = mirrored_accuracy(xv, yv)
 
     def examples(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return augment(rotated(x, rng, 12), rng, light=False), y
