@@ -101,13 +101,19 @@ def rotated(x: np.ndarray, rng: np.random.Generator, degrees: float) -> np.ndarr
     return out
 
 
+def mirrored_probabilities(model, x: np.ndarray) -> np.ndarray:
+    """A model's reading of faces ``x`` the scan's way: the mean of each face's prediction and its
+    mirror image's (photocull.faces.heads.FaceHeads.expression)."""
+    both = model.predict(np.concatenate([x, x[:, :, ::-1]]), batch_size=512, verbose=0)
+    result: np.ndarray = (both[: len(x)] + both[len(x) :]) / 2
+    return result
+
+
 def mirrored_accuracy(x: np.ndarray, y: np.ndarray) -> Callable[[object], float]:
-    """A model's accuracy on faces ``x`` (classes ``y``) read the scan's way: the mean of each face's
-    prediction and its mirror image's (photocull.faces.heads.FaceHeads.expression)."""
+    """A model's accuracy on faces ``x`` (classes ``y``) read the scan's way (mirrored_probabilities)."""
 
     def accuracy(model) -> float:
-        both = model.predict(np.concatenate([x, x[:, :, ::-1]]), batch_size=512, verbose=0)
-        return float(((both[: len(x)] + both[len(x) :]).argmax(1) == y).mean())
+        return float((mirrored_probabilities(model, x).argmax(1) == y).mean())
 
     return accuracy
 

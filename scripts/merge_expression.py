@@ -7,9 +7,9 @@ methods of ``explain`` weigh, so a map covers both members), one dense layer tha
 own two put block-diagonally, and an output layer whose logits are exactly the mean of theirs.
 
 The script checks the merged network against its members (logits equal within 1e-4 on the held-out
-faces) and prints each one's held-out accuracy (30% of PublicTest, read the scan's way: each face
-and its mirror image), the merge's, and the plain average of probabilities for comparison. Choose
-on those figures; PrivateTest is never read here.
+faces, read without the mirror image) and prints each one's held-out accuracy (30% of PublicTest,
+read the scan's way: each face and its mirror image), the merge's, and the plain average of
+probabilities for comparison. Choose on those figures; PrivateTest is never read here.
 
 Measured (models/expression.json, ``candidates.merge-3-4``): expr-3 (seed 7) 0.6431 and a second run
 (seed 11, best epoch 28 of 40, 79 min) 0.6515 on the held-out faces merge to 0.6506 (0.6478 without
@@ -78,9 +78,9 @@ def merged(members: list):
     return model
 
 
-def logits(model, x: np.ndarray) -> np.ndarray:
-    """The model's pre-softmax outputs: log-probabilities, shifted to sum to zero per face."""
-    log = np.log(np.clip(model.predict(x, batch_size=512, verbose=0).astype(np.float64), 1e-30, 1))
+def logits(probabilities: np.ndarray) -> np.ndarray:
+    """A softmax output's logits, up to each face's shift: log-probabilities, centred to sum to zero."""
+    log = np.log(np.clip(probabilities.astype(np.float64), 1e-30, 1))
     return log - log.mean(axis=1, keepdims=True)
 
 
@@ -93,7 +93,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=REPO / ".fer")
     args = ap.parse_args()
     import keras
-    from face_training import build_cnn
+    from face_training import build_cnn, mirrored_probabilities
     from train_expression import DENSE, WIDTHS, equalized_fer_data
 
     members = []
@@ -104,16 +104,11 @@ def main() -> None:
     model = merged(members)
 
     _, _, xv, yv = equalized_fer_data(args.data)
-    both = np.concatenate([xv, xv[:, :, ::-1]])
-
-    def read(m) -> np.ndarray:
-        p = m.predict(both, batch_size=512, verbose=0)
-        return (p[: len(xv)] + p[len(xv) :]) / 2
-
-    apart = [read(m) for m in members]
-    together = read(model)
+    apart = [mirrored_probabilities(m, xv) for m in members]
+    together = mirrored_probabilities(model, xv)
     alone = model.predict(xv, batch_size=512, verbose=0)  # without the mirror image: half the cost
-    gap = float(np.abs(logits(model, both) - np.mean([logits(m, both) for m in members], axis=0)).max())
+    members_alone = [logits(m.predict(xv, batch_size=512, verbose=0)) for m in members]
+    gap = float(np.abs(logits(alone) - np.mean(members_alone, axis=0)).max())
     if gap > 1e-4:
         raise SystemExit(f"the merged network's logits differ from its members' mean by {gap:.2g}")
     report = {
