@@ -26,7 +26,7 @@ import numpy as np
 import sqlite_utils
 
 from photocull.base.errors import PhotocullError
-from photocull.base.files import sha256_file
+from photocull.base.files import DIGEST_PREFIX, file_digest
 from photocull.base.interrupts import terminate_as_interrupt
 from photocull.base.names import shown
 from photocull.base.progress import NoProgress, Progress
@@ -181,7 +181,7 @@ def _plan_root(
     reappeared = []
     for f in found.photos:
         row = known.get(f.path)
-        current = row is not None and bool(row["sha256"]) and row["measure_version"] == MEASURE_VERSION
+        current = row is not None and bool(row["digest"]) and row["measure_version"] == MEASURE_VERSION
         if row is not None and current and row["size"] == f.size and row["mtime_ns"] == f.mtime_ns:
             if row["missing_since"]:
                 reappeared.append(row["id"])
@@ -220,9 +220,10 @@ def _plan_root(
 
 
 def _find_moves(db: sqlite_utils.Database, seen: set[str], new_files: list) -> list[tuple[int, str, int]]:
-    """New paths whose content (SHA-256) is a known photo's that is no longer at its old path.
+    """New paths whose content (digest) is a known photo's that is no longer at its old path.
 
-    Only files of the same size as such a photo are read; one that cannot be read is left to the
+    Only files of the same size as such a photo are read, once per kind of digest their candidates
+    hold (an older photocull's SHA-256 or today's BLAKE3); one that cannot be read is left to the
     decoding stage, which records why.
     """
     if not new_files:
@@ -235,12 +236,15 @@ def _find_moves(db: sqlite_utils.Database, seen: set[str], new_files: list) -> l
         candidates = by_size.get(f.size)
         if not candidates:
             continue
-        try:
-            digest = sha256_file(f.path)
-        except OSError:
-            continue
+        digests: dict[bool, str | None] = {}  # {recorded by this photocull: the new file's digest}
         for row in candidates:
-            if row["sha256"] == digest and (row["missing_since"] or not os.path.exists(row["path"])):
+            kind = row["digest"].startswith(DIGEST_PREFIX)
+            if kind not in digests:
+                try:
+                    digests[kind] = file_digest(f.path, like=row["digest"])
+                except OSError:
+                    digests[kind] = None
+            if row["digest"] == digests[kind] and (row["missing_since"] or not os.path.exists(row["path"])):
                 moves.append((row["id"], f.path, f.mtime_ns))
                 candidates.remove(row)
                 break

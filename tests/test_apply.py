@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import send2trash.plat_other
+from blake3 import blake3
 from PIL import Image
 from skimage import data
 
@@ -93,7 +94,7 @@ def test_apply_moves_discards_and_journals_them(decided):
     rows = list(db.query("select * from moves where apply_id = ?", [report.apply_id]))
     assert {r["state"] for r in rows} == {"moved"}
     for r in rows:
-        assert hashlib.sha256(Path(r["dst"]).read_bytes()).hexdigest() == r["sha256"]
+        assert "blake3:" + blake3(Path(r["dst"]).read_bytes()).hexdigest() == r["digest"]
     missing = {r["path"] for r in db.query("select path from photos where missing_since is not null")}
     assert missing == {r["src"] for r in rows}
     assert plan(db) == []  # moved photos are not planned again

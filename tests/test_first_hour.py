@@ -53,7 +53,7 @@ def _fill(db_path: Path, groups: int = 60, size: int = 4) -> None:
                     "reasons": json.dumps([LONG_REASON] if m == 0 else [f"blurrier than {LONG_NAME} (64 vs 212)"]),
                     "reason_data": "[]",
                     "fingerprint": "x",
-                    "sha256": "0" * 64,
+                    "digest": "blake3:" + "0" * 64,
                     "measure_version": 1,
                 }
             )
@@ -125,7 +125,7 @@ def test_review_json_is_the_export_schema(sixty):
         for photo in g["photos"]:
             assert photo == exported[photo["id"]]  # the same record, the same names, nothing internal
     assert [p["path"] for p in doc["singles"]] == [f"/photos/single{s}.jpg" for s in range(3)]
-    leaked = {"fingerprint", "reason_data", "mtime_ns", "brightness", "group_id", "sha256", "embedding"}
+    leaked = {"fingerprint", "reason_data", "mtime_ns", "brightness", "group_id", "digest", "embedding"}
     assert not leaked & set(doc["groups"][0]["photos"][0])
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlite_utils
 from click.testing import CliRunner
 from PIL import Image
 from skimage import data
@@ -26,6 +27,7 @@ from photocull.decide.apply import apply, undo
 from photocull.pipeline import ScanOptions, scan
 from photocull.store.database import open_db
 from photocull.store.decisions import set_decisions
+from photocull.store.migrations import MIGRATIONS, m016_blake3_digests
 from synthetic import save_photo, variant
 
 
@@ -113,7 +115,7 @@ def test_a_kept_row_that_is_another_name_of_the_discard_protects_it(bursts):
     os.link(victim, alias)
     st = victim.stat()
     db.execute(
-        "update photos set path = ?, size = ?, mtime_ns = ?, sha256 = (select sha256 from photos where path = ?) where path = ?",
+        "update photos set path = ?, size = ?, mtime_ns = ?, digest = (select digest from photos where path = ?) where path = ?",
         [str(alias), st.st_size, st.st_mtime_ns, str(victim), str(keeper)],
     )
     report = apply(db)
@@ -262,7 +264,7 @@ def test_kill_9_in_the_middle_of_a_move_then_undo(bursts, proc_env):
 def test_rows_from_an_older_photocull_are_never_moved_until_rescanned(bursts):
     """Rows without a content digest (scanned before digests existed) are not trusted for a move."""
     db, root, _ = bursts
-    db.execute("update photos set sha256 = null")
+    db.execute("update photos set digest = null")
     before = tree(root)
     report = apply(db)
     assert report.moved == [] and all("older photocull" in s.reason for s in report.skipped)
@@ -270,3 +272,57 @@ def test_rows_from_an_older_photocull_are_never_moved_until_rescanned(bursts):
     summary = scan(db, [root], options=ScanOptions(workers=1))
     assert summary.counts["read_again"] == 6 and summary.counts["changed"] == 0
     assert len(apply(db).moved) == 4
+
+
+def sha256_of(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_sha256_digests_of_an_older_photocull_still_guard_apply_undo_and_moves(bursts):
+    """Digests recorded before BLAKE3 (bare SHA-256 hex) are checked with SHA-256: the library is not
+    read again, apply still refuses a file whose bytes changed, undo verifies such a journal, and a
+    renamed photo is still recognised by its old digest."""
+    db, root, _ = bursts
+    for r in list(db.query("select id, path from photos")):
+        db.execute("update photos set digest = ? where id = ?", [sha256_of(r["path"]), r["id"]])
+    summary = scan(db, [root], options=ScanOptions(workers=1))
+    assert summary.counts["unchanged"] == 6 and summary.counts["read_again"] == 0
+
+    renamed = kept_of(db, "B1")
+    photo_id = db.execute("select id from photos where path = ?", [str(renamed)]).fetchone()[0]
+    renamed.rename(renamed.with_name("kept.jpg"))
+    summary = scan(db, [root], options=ScanOptions(workers=1))
+    assert summary.counts["moved"] == 1 and summary.counts["new"] == 0
+    assert db["photos"].get(photo_id)["path"] == str(renamed.with_name("kept.jpg"))
+
+    tampered = Path(db.execute("select path from photos where suggestion = 'discard' order by path").fetchone()[0])
+    st = tampered.stat()
+    content = bytearray(tampered.read_bytes())
+    content[-3] ^= 0xFF  # same size and date, other bytes
+    tampered.write_bytes(bytes(content))
+    os.utime(tampered, ns=(st.st_atime_ns, st.st_mtime_ns))
+    before = tree(root)
+    report = apply(db)
+    assert [s.path for s in report.skipped] == [str(tampered)] and "content changed" in report.skipped[0].reason
+    assert len(report.moved) == 3
+    journal = list(db.query("select digest from moves where apply_id = ?", [report.apply_id]))
+    assert journal and all(len(r["digest"]) == 64 and ":" not in r["digest"] for r in journal)
+    assert len(undo(db).restored) == 3
+    assert tree(root) == before
+
+
+def test_an_older_database_keeps_its_digests_under_the_new_column_name(tmp_path):
+    """m016 renames the digest columns of a database photocull wrote before: values kept, nothing lost."""
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    db.table("_migrations").create({"name": str, "applied_at": str}, pk="name")
+    for fn in MIGRATIONS[: MIGRATIONS.index(m016_blake3_digests)]:
+        fn(db)
+        db.table("_migrations").insert({"name": fn.__name__, "applied_at": "2026-11-01T00:00:00+00:00"})
+    db.table("photos").insert({"path": "/p/a.jpg", "size": 3, "mtime_ns": 1, "sha256": "ab" * 32}, alter=True)
+    db.table("moves").insert({"apply_id": 1, "photo_id": 1, "src": "/p/a.jpg", "sha256": "cd" * 32})
+    db.close()
+    db = open_db(path)
+    assert db.execute("select digest from photos").fetchone()[0] == "ab" * 32
+    assert db.execute("select digest from moves").fetchone()[0] == "cd" * 32
+    assert "sha256" not in db["photos"].columns_dict and "sha256" not in db["moves"].columns_dict

@@ -7,7 +7,6 @@ database's integrity and rows, and the bytes of every file involved.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import signal
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from blake3 import blake3
 from click.testing import CliRunner
 
 from photocull.base import atomic
@@ -282,11 +282,11 @@ def test_a_bug_is_one_line_and_a_crash_report_not_a_traceback(library, tmp_path,
     assert str(report) in result.output and "RuntimeError: a bug" in report.read_text()
 
 
-def test_content_digest_is_the_files_sha256(library, tmp_path):
+def test_content_digest_is_the_files_blake3(library, tmp_path):
     db = open_db(tmp_path / "d.db")
     scan(db, [library.root], options=ScanOptions(workers=2))
-    rows = list(db.query("select path, sha256 from photos"))
-    assert rows and all(r["sha256"] == hashlib.sha256(Path(r["path"]).read_bytes()).hexdigest() for r in rows)
+    rows = list(db.query("select path, digest from photos"))
+    assert rows and all(r["digest"] == "blake3:" + blake3(Path(r["path"]).read_bytes()).hexdigest() for r in rows)
 
 
 def test_workers_exit_when_their_parent_is_gone(tmp_path):

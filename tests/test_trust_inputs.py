@@ -226,10 +226,10 @@ def test_renamed_and_unreadable_between_scans_is_recorded_not_a_crash(tmp_path, 
     moved = frames[0].with_name("renamed.jpg")
     frames[0].rename(moved)
 
-    def unreadable(path: str) -> str:
+    def unreadable(path: str, like: str | None = None) -> str:
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr(scan_mod, "sha256_file", unreadable)  # root may read anything: fake the refusal
+    monkeypatch.setattr(scan_mod, "file_digest", unreadable)  # root may read anything: fake the refusal
     summary = scan(db, [root], options=ScanOptions(workers=1))
     assert summary.counts["moved"] == 0 and summary.counts["new"] == 1
     assert db.execute("select status from scans order by id desc").fetchone()[0] == "done"

@@ -6,7 +6,7 @@ marked after, so ``undo`` can reverse a run exactly, even one killed halfway: a 
 found at its destination was moved, one still at its source was not.
 
 Nothing is moved on the strength of a stale scan. Just before each move, the file must still be
-exactly what was scanned (size, mtime and SHA-256 of its content), and a photo discarded as a
+exactly what was scanned (size, mtime and a digest of its content: photocull.base.files), and a photo discarded as a
 near-duplicate moves only while a member of its group that is kept is still present, unchanged,
 and a different file: otherwise no copy of the picture might remain in the library.
 """
@@ -23,7 +23,7 @@ import send2trash
 import sqlite_utils
 
 from photocull.base.errors import PhotocullError
-from photocull.base.files import sha256_file
+from photocull.base.files import has_content
 from photocull.base.interrupts import terminate_as_interrupt
 from photocull.base.names import shown
 from photocull.base.paths import HOLDING_FOLDER
@@ -50,7 +50,7 @@ class PlannedMove:
     size: int
     mtime_ns: int
     because: str  # "your decision" or "suggested"
-    sha256: str | None = None  # the content digest recorded by the scan
+    digest: str | None = None  # the content digest recorded by the scan
     group_id: int | None = None
 
 
@@ -137,7 +137,7 @@ def plan(db: sqlite_utils.Database, *, trash: bool = False) -> list[PlannedMove]
             taken.add(dst)
         because = "your decision" if r["decision"] == "discard" else "suggested"
         moves.append(
-            PlannedMove(r["id"], r["path"], dst, r["size"], r["mtime_ns"], because, r["sha256"], r["group_id"])
+            PlannedMove(r["id"], r["path"], dst, r["size"], r["mtime_ns"], because, r["digest"], r["group_id"])
         )
     return moves
 
@@ -152,7 +152,7 @@ def _fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
-def _move_file(src: str, dst: str, sha256: str) -> None:
+def _move_file(src: str, dst: str, digest: str) -> None:
     """Rename; across filesystems copy, fsync, verify, and only then remove the source.
 
     Never overwrites ``dst`` (checked just before; a rename cannot be told to refuse portably).
@@ -176,7 +176,7 @@ def _move_file(src: str, dst: str, sha256: str) -> None:
         shutil.copy2(src, partial)
         with open(partial, "rb") as f:
             os.fsync(f.fileno())
-        if sha256_file(partial) != sha256:
+        if not has_content(partial, digest):
             raise OSError(errno.EIO, f"the copy did not match the original ({src}); the original is untouched", partial)
         if os.path.lexists(dst):
             raise FileExistsError(errno.EEXIST, "something already exists there", dst)
@@ -255,17 +255,18 @@ class _Checks:
 
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
-        self.digests: dict[str, str | None] = {}
+        self.verdicts: dict[tuple[str, str], bool] = {}
 
-    def digest(self, path: str) -> str | None:
-        if path not in self.digests:
+    def holds(self, path: str, digest: str) -> bool:
+        """Whether ``path`` holds the content ``digest`` names (False when it cannot be read)."""
+        if (path, digest) not in self.verdicts:
             try:
-                self.digests[path] = sha256_file(path)
+                self.verdicts[path, digest] = has_content(path, digest)
             except OSError:
-                self.digests[path] = None
-        return self.digests[path]
+                self.verdicts[path, digest] = False
+        return self.verdicts[path, digest]
 
-    def unchanged(self, path: str, size: int, mtime_ns: int, sha256: str | None) -> str | None:
+    def unchanged(self, path: str, size: int, mtime_ns: int, digest: str | None) -> str | None:
         """Why ``path`` is not exactly the file that was scanned, or None when it is."""
         try:
             st = os.stat(path)
@@ -275,9 +276,9 @@ class _Checks:
             return f"cannot be checked ({exc.strerror}); run photocull scan again"
         if st.st_size != size or st.st_mtime_ns != mtime_ns:
             return "changed since it was scanned; run photocull scan again, then apply"
-        if sha256 is None:
+        if digest is None:
             return "scanned by an older photocull that did not record its content; run photocull scan again"
-        if self.digest(path) != sha256:
+        if not self.holds(path, digest):
             return "its content changed since it was scanned (same size and date); run photocull scan again"
         return None
 
@@ -298,7 +299,7 @@ class _Checks:
             return "no photo of its near-duplicate group is marked keep; review the group (photocull review)"
         for k in keepers:
             intact = (
-                k["missing_since"] is None and self.unchanged(k["path"], k["size"], k["mtime_ns"], k["sha256"]) is None
+                k["missing_since"] is None and self.unchanged(k["path"], k["size"], k["mtime_ns"], k["digest"]) is None
             )
             if intact and not _same_file(k["path"], m.src):
                 return None
@@ -318,20 +319,20 @@ def _same_file(a: str, b: str) -> bool:
 
 def _apply_one(db: sqlite_utils.Database, report: ApplyReport, m: PlannedMove, checks: _Checks) -> None:
     base = {"apply_id": report.apply_id, "photo_id": m.photo_id, "src": m.src, "size": m.size, "mtime_ns": m.mtime_ns}
-    why = checks.unchanged(m.src, m.size, m.mtime_ns, m.sha256) or checks.kept_copy(m)
-    if why is not None or m.sha256 is None:  # unchanged() refuses a photo without a digest
+    why = checks.unchanged(m.src, m.size, m.mtime_ns, m.digest) or checks.kept_copy(m)
+    if why is not None or m.digest is None:  # unchanged() refuses a photo without a digest
         report.skipped.append(FileNote(m.src, why or "no content digest"))
         return
     dst = None if m.dst is None else _free_name(m.dst, set())  # the plan may be stale by now
-    move_id = journal.journal_move(db, **base, dst=dst, sha256=m.sha256, state="planned")
+    move_id = journal.journal_move(db, **base, dst=dst, digest=m.digest, state="planned")
     report.in_flight = m
     try:
         if dst is None:
             send2trash.send2trash(m.src)
-            found = find_in_trash(m.src, m.sha256)
+            found = find_in_trash(m.src, m.digest)
             dst = found[0] if found else None
         else:
-            _move_file(m.src, dst, m.sha256)
+            _move_file(m.src, dst, m.digest)
     except OSError as exc:
         where = f" ({shown(exc.filename)})" if exc.filename and exc.filename != m.src else ""
         why = f"could not be moved: {exc.strerror or exc}{where}"
@@ -342,11 +343,11 @@ def _apply_one(db: sqlite_utils.Database, report: ApplyReport, m: PlannedMove, c
     note = None if dst else "in the system trash; restore it from there by hand if undo cannot find it"
     journal.mark_moved(db, move_id, m.photo_id, dst, note)
     report.in_flight = None
-    report.moved.append(PlannedMove(m.photo_id, m.src, dst, m.size, m.mtime_ns, m.because, m.sha256, m.group_id))
+    report.moved.append(PlannedMove(m.photo_id, m.src, dst, m.size, m.mtime_ns, m.because, m.digest, m.group_id))
 
 
 def undo(db: sqlite_utils.Database, apply_id: int | None = None) -> UndoReport:
-    """Put every file of an apply run back where it was, verifying its sha256; never overwrite.
+    """Put every file of an apply run back where it was, verifying its content digest; never overwrite.
 
     Files that cannot go back are reported and stay journaled, so undo can be run again once the
     problem (say, a new file at the original path) is dealt with.
@@ -372,8 +373,8 @@ def undo(db: sqlite_utils.Database, apply_id: int | None = None) -> UndoReport:
 
 
 def _undo_one(db: sqlite_utils.Database, mode: str, mv: dict, report: UndoReport) -> None:
-    src, dst, sha = mv["src"], mv["dst"], mv["sha256"]
-    if mv["state"] == "planned" and os.path.isfile(src) and sha256_file(src) == sha:
+    src, dst, digest = mv["src"], mv["dst"], mv["digest"]
+    if mv["state"] == "planned" and os.path.isfile(src) and has_content(src, digest):
         if mode == MODE_HOLDING and _forget_unfinished_copy(dst):
             report.problems.append(
                 FileNote(
@@ -389,8 +390,8 @@ def _undo_one(db: sqlite_utils.Database, mode: str, mv: dict, report: UndoReport
     if mode == MODE_TRASH:
         found = (
             (dst, trashinfo_for(dst))
-            if dst and os.path.isfile(dst) and sha256_file(dst) == sha
-            else find_in_trash(src, sha)
+            if dst and os.path.isfile(dst) and has_content(dst, digest)
+            else find_in_trash(src, digest)
         )
         if found is None:
             report.problems.append(
@@ -414,13 +415,13 @@ def _undo_one(db: sqlite_utils.Database, mode: str, mv: dict, report: UndoReport
     if not dst or not os.path.isfile(dst):
         report.problems.append(FileNote(src, f"the moved file is no longer at {dst}; it was moved or deleted by hand"))
         return
-    if sha256_file(dst) != sha:
+    if not has_content(dst, digest):
         report.problems.append(
             FileNote(src, f"{dst} is not the file that was moved (its content differs); left in place")
         )
         return
     try:
-        _move_file(dst, src, sha)
+        _move_file(dst, src, digest)
     except OSError as exc:
         report.problems.append(FileNote(src, f"could not move {dst} back: {exc}"))
         return

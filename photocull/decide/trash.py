@@ -7,7 +7,7 @@ import os
 import sys
 from urllib.parse import unquote
 
-from photocull.base.files import sha256_file
+from photocull.base.files import has_content
 
 
 def _trash_dirs(near: str) -> list[tuple[str, str]]:
@@ -28,7 +28,7 @@ def _trash_dirs(near: str) -> list[tuple[str, str]]:
     return found
 
 
-def find_in_trash(src: str, sha256: str) -> tuple[str, str] | None:
+def find_in_trash(src: str, digest: str) -> tuple[str, str] | None:
     """(trashed file, its .trashinfo) for the file trashed from ``src`` with this content.
 
     Only the freedesktop trash (Linux, BSD) can be searched; macOS and Windows give None.
@@ -47,9 +47,16 @@ def find_in_trash(src: str, sha256: str) -> tuple[str, str] | None:
                 continue
             name = os.path.basename(info)[: -len(".trashinfo")]
             trashed = os.path.join(trash, "files", name)
-            if os.path.isfile(trashed) and sha256_file(trashed) == sha256:
+            if os.path.isfile(trashed) and _holds(trashed, digest):
                 return trashed, info
     return None
+
+
+def _holds(path: str, digest: str) -> bool:
+    try:
+        return has_content(path, digest)
+    except OSError:
+        return False
 
 
 def trashinfo_for(trashed: str) -> str:

@@ -2,7 +2,7 @@
 
 Everything here runs inside decoding worker processes, so it must never import TensorFlow.
 
-A photo file is opened once: the same descriptor gives the content digest (SHA-256 of every byte,
+A photo file is opened once: the same descriptor gives the content digest (BLAKE3 of every byte,
 which ``apply`` later compares before moving anything) and the decoded preview. Every header field
 is untrusted input: a field that does not parse is dropped on its own, and metadata never makes a
 photo unreadable. Decoding is bounded by memory, not only by pixel count.
@@ -83,9 +83,9 @@ class Preview:
     captured_ts: float | None
     camera_make: str | None
     camera_model: str | None
-    size: int  # bytes, from the descriptor that was read (consistent with ``sha256``)
+    size: int  # bytes, from the descriptor that was read (consistent with ``digest``)
     mtime_ns: int
-    sha256: str | None = None
+    digest: str | None = None
 
 
 def _text(value: Any) -> str | None:
@@ -240,7 +240,7 @@ def _small_8bit(img: Image.Image, draft_size: tuple[int, int]) -> Image.Image:
 def read_preview(
     path: str, draft_size: tuple[int, int] = DRAFT_SIZE, digest: bool = False, grey: bool = False
 ) -> Preview:
-    """Decode ``path`` once at about ``draft_size`` (or larger), upright; with ``digest``, its SHA-256 too.
+    """Decode ``path`` once at about ``draft_size`` (or larger), upright; with ``digest``, its content digest too.
 
     ``grey``: for a reader that needs only grey (the measures), a colour JPEG is decoded as its luma
     alone, about 1 CPU ms less a 12 MP photo. It is the grey its colour decode converts to: on the
@@ -255,7 +255,7 @@ def read_preview(
         raise UnreadablePhoto("not a regular file (a pipe, socket or device): nothing to read") from None
     with f:
         st = os.fstat(f.fileno())
-        sha = content_digest(f) if digest else None
+        named = content_digest(f) if digest else None
         f.seek(0)
         head = f.read(16)
         f.seek(0)
@@ -281,7 +281,7 @@ def read_preview(
         camera_model=header.model,
         size=st.st_size,
         mtime_ns=st.st_mtime_ns,
-        sha256=sha,
+        digest=named,
     )
 
 

@@ -104,7 +104,7 @@ def process(task: Task) -> Result:
                 "path": task.path,
                 "size": preview.size,
                 "mtime_ns": preview.mtime_ns,
-                "sha256": preview.sha256,
+                "digest": preview.digest,
                 "format": preview.format,
                 "width": preview.width,
                 "height": preview.height,

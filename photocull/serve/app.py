@@ -96,7 +96,7 @@ def _photo(state: _State, photo_id: int) -> dict:
 def _file(state: _State, photo_id: int) -> tuple[str, str, str | None]:
     """(checked file path, content digest, format) of a present photo: one query, no record."""
     row = state.db.execute(
-        "select path, root, sha256, format from photos where id = ? and missing_since is null", [photo_id]
+        "select path, root, digest, format from photos where id = ? and missing_since is null", [photo_id]
     ).fetchone()
     if row is None:
         raise ApiError(404, f"no photo {photo_id}: it was never scanned, or its file is missing")

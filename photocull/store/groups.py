@@ -84,7 +84,7 @@ def other_members(db: sqlite_utils.Database, group_id: int, photo_id: int) -> li
     """The rest of a group, with what apply needs to know each one is still there as scanned."""
     return list(
         db.query(
-            """select p.id, p.path, p.size, p.mtime_ns, p.sha256, p.missing_since, p.suggestion, d.decision
+            """select p.id, p.path, p.size, p.mtime_ns, p.digest, p.missing_since, p.suggestion, d.decision
         from photos p left join decisions d on d.photo_id = p.id where p.group_id = ? and p.id != ?""",
             [group_id, photo_id],
         )

@@ -14,7 +14,7 @@ def discards(db: sqlite_utils.Database) -> list[dict]:
     """Present photos whose effective decision (a person's, else the suggestion) is discard, by path."""
     return list(
         db.query(
-            """select p.id, p.path, p.root, p.size, p.mtime_ns, p.sha256, p.group_id, p.suggestion, d.decision
+            """select p.id, p.path, p.root, p.size, p.mtime_ns, p.digest, p.group_id, p.suggestion, d.decision
         from photos p left join decisions d on d.photo_id = p.id
         where p.missing_since is null and coalesce(d.decision, p.suggestion) = 'discard'
         order by p.path"""

@@ -214,6 +214,15 @@ def m015_personal_ranker(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration
+def m016_blake3_digests(db: sqlite_utils.Database) -> None:
+    # Content digests are BLAKE3 from now on ("blake3:" + hex; photocull.base.files says why), so the
+    # columns are named for what they hold. The SHA-256 values already recorded stay and are checked
+    # with SHA-256: no photo is read again, and an apply run before this can still be undone.
+    db.execute("alter table photos rename column sha256 to digest")
+    db.execute("alter table moves rename column sha256 to digest")
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations this database has not seen; return their names."""
     db.table("_migrations").create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)

@@ -20,7 +20,7 @@ PHOTO_COLUMNS = (
     "root",
     "size",
     "mtime_ns",
-    "sha256",
+    "digest",
     "format",
     "width",
     "height",
@@ -58,7 +58,7 @@ def under(path: str, root: str) -> bool:
 def photos_under(db: sqlite_utils.Database, root: str) -> dict[str, dict]:
     """Known photos below ``root``, by path (including ones marked missing)."""
     rows = db.query(
-        "select id, path, size, mtime_ns, sha256, model_version, measure_version, faces_version, missing_since "
+        "select id, path, size, mtime_ns, digest, model_version, measure_version, faces_version, missing_since "
         "from photos"
     )
     return {r["path"]: r for r in rows if under(r["path"], root)}
@@ -216,7 +216,7 @@ def save_suggestions(db: sqlite_utils.Database, rows: list[tuple]) -> None:
 
 def digests_elsewhere(db: sqlite_utils.Database, seen: set[str]) -> list[dict]:
     """Photos with a content digest that are not at any path seen by this scan (candidates for a move)."""
-    rows = db.query("select id, path, size, sha256, missing_since from photos where sha256 is not null")
+    rows = db.query("select id, path, size, digest, missing_since from photos where digest is not null")
     return [r for r in rows if r["path"] not in seen]
 
 
