@@ -6,9 +6,10 @@ marked after, so ``undo`` can reverse a run exactly, even one killed halfway: a 
 found at its destination was moved, one still at its source was not.
 
 Nothing is moved on the strength of a stale scan. Just before each move, the file must still be
-exactly what was scanned (size, mtime and a digest of its content: photocull.base.files), and a photo discarded as a
-near-duplicate moves only while a member of its group that is kept is still present, unchanged,
-and a different file: otherwise no copy of the picture might remain in the library.
+exactly what was scanned (size, mtime and the digest of its content, photocull.base.files), and a
+photo discarded as a near-duplicate moves only while a member of its group that is kept is still
+present, unchanged, and a different file: otherwise no copy of the picture might remain in the
+library.
 """
 
 from __future__ import annotations

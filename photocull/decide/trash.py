@@ -53,6 +53,8 @@ def find_in_trash(src: str, digest: str) -> tuple[str, str] | None:
 
 
 def _holds(path: str, digest: str) -> bool:
+    """Whether a trashed file is the one sought. One that cannot be read is not: the search goes on,
+    and a file already in the trash is never reported as "could not be moved"."""
     try:
         return has_content(path, digest)
     except OSError:
