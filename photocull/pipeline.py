@@ -26,7 +26,7 @@ import numpy as np
 import sqlite_utils
 
 from photocull.base.errors import PhotocullError
-from photocull.base.files import DIGEST_PREFIX, file_digest
+from photocull.base.files import algorithm, file_digest
 from photocull.base.interrupts import terminate_as_interrupt
 from photocull.base.names import shown
 from photocull.base.progress import NoProgress, Progress
@@ -236,9 +236,9 @@ def _find_moves(db: sqlite_utils.Database, seen: set[str], new_files: list) -> l
         candidates = by_size.get(f.size)
         if not candidates:
             continue
-        digests: dict[bool, str | None] = {}  # {recorded by this photocull: the new file's digest}
+        digests: dict[str, str | None] = {}  # the new file's digest, by hash algorithm
         for row in candidates:
-            kind = row["digest"].startswith(DIGEST_PREFIX)
+            kind = algorithm(row["digest"])
             if kind not in digests:
                 try:
                     digests[kind] = file_digest(f.path, like=row["digest"])

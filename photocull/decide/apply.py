@@ -24,7 +24,7 @@ import send2trash
 import sqlite_utils
 
 from photocull.base.errors import PhotocullError
-from photocull.base.files import has_content
+from photocull.base.files import has_content, holds
 from photocull.base.interrupts import terminate_as_interrupt
 from photocull.base.names import shown
 from photocull.base.paths import HOLDING_FOLDER
@@ -261,10 +261,7 @@ class _Checks:
     def holds(self, path: str, digest: str) -> bool:
         """Whether ``path`` holds the content ``digest`` names (False when it cannot be read)."""
         if (path, digest) not in self.verdicts:
-            try:
-                self.verdicts[path, digest] = has_content(path, digest)
-            except OSError:
-                self.verdicts[path, digest] = False
+            self.verdicts[path, digest] = holds(path, digest)
         return self.verdicts[path, digest]
 
     def unchanged(self, path: str, size: int, mtime_ns: int, digest: str | None) -> str | None:

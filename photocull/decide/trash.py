@@ -7,7 +7,7 @@ import os
 import sys
 from urllib.parse import unquote
 
-from photocull.base.files import has_content
+from photocull.base.files import holds
 
 
 def _trash_dirs(near: str) -> list[tuple[str, str]]:
@@ -47,18 +47,9 @@ def find_in_trash(src: str, digest: str) -> tuple[str, str] | None:
                 continue
             name = os.path.basename(info)[: -len(".trashinfo")]
             trashed = os.path.join(trash, "files", name)
-            if os.path.isfile(trashed) and _holds(trashed, digest):
+            if os.path.isfile(trashed) and holds(trashed, digest):
                 return trashed, info
     return None
-
-
-def _holds(path: str, digest: str) -> bool:
-    """Whether a trashed file is the one sought. One that cannot be read is not: the search goes on,
-    and a file already in the trash is never reported as "could not be moved"."""
-    try:
-        return has_content(path, digest)
-    except OSError:
-        return False
 
 
 def trashinfo_for(trashed: str) -> str:
