@@ -12,6 +12,7 @@ alternating order, and the script prints every time, the medians and new ÷ old.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
@@ -51,6 +52,8 @@ def main() -> None:
     args = ap.parse_args()
     n = sum(1 for p in args.photos.iterdir() if p.is_file())
     work = Path(tempfile.mkdtemp(prefix="photocull-compare-"))
+    for tree in (args.old, args.new):  # as pip does for an installed photocull (see bench_scan.py)
+        compileall.compile_dir(tree / "photocull", quiet=1)
     report: dict = {"photos": n, "repeats": args.repeats}
     for models in [False] if args.no_models else [False, True]:
         key = "with_models" if models else "no_models"

@@ -64,3 +64,23 @@ def test_help_imports_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=HERE.parent)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_console_script_imports_no_command_before_it_runs():
+    """Each decoding process of a scan runs the console script again (``spawn`` re-runs the main
+    script as ``__mp_main__``): the module the script imports must not import click, rich or the
+    commands, or every decoding process pays for them before its first photo."""
+    import configparser
+    import subprocess
+
+    scripts = configparser.ConfigParser()
+    scripts.read(HERE.parent / "setup.cfg")
+    entry = scripts["options.entry_points"]["console_scripts"].strip()
+    assert entry == "photocull = photocull.cli:main"
+    code = (
+        "import sys; from photocull.cli import main; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'click', 'rich', 'numpy', 'sqlite_utils'}), "
+        "'photocull.cli.main' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=HERE.parent)
+    assert out.stdout.strip() == "[] False"
