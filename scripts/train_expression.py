@@ -21,7 +21,9 @@ fer network reads the same faces at 0.658.
 Distillation (``--teacher``, repeated): each training face's target becomes a mix of its class and
 the teachers' mean reading of it (face and mirror image, read once and kept in ``--out``), so one
 network can learn what an ensemble of several reads. The teachers must read equalized faces, as the
-student does; the shipped fer network does not (0.600 on the held-out faces equalized).
+student does; the shipped fer network does not (0.600 on the held-out faces equalized). Measured
+(models/expression.json, ``candidates.distillation``): from the seed-11 run (0.653) with the three
+networks below as teachers (together 0.665), 20 epochs fell to 0.625-0.641, best 0.641.
 
     python scripts/train_expression.py --out /tmp/distil --init <seed-11 run>/best.keras --epochs 20 \
         --lr 3e-4 --seed 13 --teacher <expr-3>/best.keras --teacher <seed-11 run>/best.keras \
