@@ -74,8 +74,10 @@ def teachers_reading(teachers: list[Path], x: np.ndarray, out: Path) -> np.ndarr
 
     cache = out / "teachers.npz"
     names = [str(t.resolve()) for t in teachers]
-    if cache.exists() and list(np.load(cache)["names"]) == names:
-        return np.load(cache)["probabilities"]
+    if cache.exists():
+        kept = np.load(cache)
+        if list(kept["names"]) == names:
+            return kept["probabilities"]
     readings = [mirrored_probabilities(keras.models.load_model(t, compile=False), x) for t in teachers]
     probabilities = np.mean(readings, axis=0).astype(np.float32)
     out.mkdir(parents=True, exist_ok=True)
