@@ -1,5 +1,5 @@
 """`python -m photocull`: the same command as `photocull`."""
 
-from photocull.cli.main import main
+from photocull.cli import main
 
 main()

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+
+
+def _fresh_python(code: str) -> str:
+    """What ``code`` prints in a new interpreter: what it imports is then all its own."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=HERE.parent)
+    return out.stdout.strip()
 
 
 def test_tests_package_is_the_repos_own():
@@ -41,29 +48,23 @@ def test_a_scan_imports_no_scipy():
     """SciPy takes 0.3 s and 34 MB to import, with a core idle at the end of a scan: the pipeline, the
     decoding workers and regrouping never import it, unless a near-duplicate component needs complete
     linkage (here two identical frames and an unrelated photo: a clique)."""
-    import subprocess
-
     code = (
         "import sys, numpy as np, photocull.pipeline, photocull.scan.worker; "
         "from photocull.groups.cluster import group; "
         "assert group(np.array([0, 0, -1]), np.array([0, 0, -1]), np.array([0.0, 1.0, 99.0])) == [[0, 1]]; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'tensorflow', 'keras')))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=HERE.parent)
-    assert out.stdout.strip() == "[]"
+    assert _fresh_python(code) == "[]"
 
 
 def test_help_imports_no_heavy_library():
     """``photocull --help`` (and shell completion) must stay instant: no NumPy, SQLite layer, Pillow or TensorFlow."""
-    import subprocess
-
     code = (
         "import sys; from click.testing import CliRunner; from photocull.cli.main import cli; "
         "assert CliRunner().invoke(cli, ['--help']).exit_code == 0; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'sqlite_utils', 'PIL', 'tensorflow', 'scipy'}))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=HERE.parent)
-    assert out.stdout.strip() == "[]"
+    assert _fresh_python(code) == "[]"
 
 
 def test_the_console_script_imports_no_command_before_it_runs():
@@ -71,7 +72,6 @@ def test_the_console_script_imports_no_command_before_it_runs():
     script as ``__mp_main__``): the module the script imports must not import click, rich or the
     commands, or every decoding process pays for them before its first photo."""
     import configparser
-    import subprocess
 
     scripts = configparser.ConfigParser()
     scripts.read(HERE.parent / "setup.cfg")
@@ -82,5 +82,4 @@ def test_the_console_script_imports_no_command_before_it_runs():
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'click', 'rich', 'numpy', 'sqlite_utils'}), "
         "'photocull.cli.main' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=HERE.parent)
-    assert out.stdout.strip() == "[] False"
+    assert _fresh_python(code) == "[] False"
