@@ -44,6 +44,28 @@ def build_cnn(side: int, widths: tuple[int, ...], outputs: int, name: str, dense
     return keras.Model(inputs, out, name=f"{name}_head")
 
 
+def build_imagenet_cnn(side: int, upsampled: int, outputs: int, name: str):
+    """ImageNet's MobileNetV2 (photocull's own weights file) fine-tuned as a face head: the same
+    input as build_cnn (uint8-range grey faces, [N, side, side, 1]), upsampled inside the network to
+    ``upsampled`` px and repeated to three channels, so the scan's crops need no change. Softmax
+    output in float32 whatever the training precision."""
+    import keras
+    from keras import layers
+
+    from photocull.base.modelfiles import model_path
+    from photocull.mood.backbone import EMBEDDING_LAYER, WEIGHTS_FILE, build_mobilenet_v2
+
+    classifier = build_mobilenet_v2(include_top=True, input_size=upsampled)
+    classifier.load_weights(model_path(WEIGHTS_FILE))
+    body = keras.Model(classifier.input, classifier.get_layer(EMBEDDING_LAYER).output, name="imagenet_body")
+    inputs = keras.Input((side, side, 1), name="face")
+    x = layers.Resizing(upsampled, upsampled, interpolation="bilinear")(inputs)
+    x = layers.Concatenate()([x, x, x])
+    x = layers.Dropout(0.3)(body(x))
+    out = layers.Dense(outputs, activation="softmax", dtype="float32", name=name)(x)
+    return keras.Model(inputs, out, name=f"{name}_head")
+
+
 def augment(x: np.ndarray, rng: np.random.Generator, pad: int = 4, light: bool = True) -> np.ndarray:
     """Random crop from the edge-padded image, mirror, and (``light``) brightness and contrast, which
     histogram-equalized faces have no use for; uint8 [N, s, s, 1] in and out."""

@@ -101,6 +101,14 @@ def main() -> None:
         "their readings of each training face, with its mirror image, is mixed into that face's target",
     )
     ap.add_argument("--teacher-weight", type=float, default=0.5, help="the teachers' share of each target")
+    ap.add_argument(
+        "--architecture",
+        choices=("cnn", "imagenet"),
+        default="cnn",
+        help="cnn: the compact CNN from scratch; imagenet: the ImageNet MobileNetV2 fine-tuned, reading the "
+        "48-px face upsampled to --upsampled px",
+    )
+    ap.add_argument("--upsampled", type=int, default=96, help="the imagenet network's input side")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
@@ -113,14 +121,19 @@ def main() -> None:
     import keras
 
     keras.mixed_precision.set_global_policy(args.precision)
-    from face_training import augment, build_cnn, fit_resumable, mirrored_accuracy, rotated
+    from face_training import augment, build_cnn, build_imagenet_cnn, fit_resumable, mirrored_accuracy, rotated
+
+    def build() -> keras.Model:
+        if args.architecture == "imagenet":
+            return build_imagenet_cnn(48, args.upsampled, len(CLASSES), "expression")
+        return build_cnn(48, WIDTHS, len(CLASSES), "expression", dense=DENSE)
 
     keras.utils.set_random_seed(args.seed)
     x, classes, xv, yv = equalized_fer_data(args.data)
     y = keras.utils.to_categorical(classes, len(CLASSES))
     if args.teacher:
         y = (1 - args.teacher_weight) * y + args.teacher_weight * teachers_reading(args.teacher, x, args.out)
-    model = build_cnn(48, WIDTHS, len(CLASSES), "expression", dense=DENSE)
+    model = build()
     if args.init:
         model.set_weights(keras.models.load_model(args.init).get_weights())
     steps = args.epochs * int(np.ceil(len(x) / args.batch))
@@ -138,7 +151,7 @@ def main() -> None:
     state = fit_resumable(model, args.out, args.epochs, examples, accuracy, args.seed, args.batch)
     # the best epoch again in float32 throughout, what convert_face_heads.py installs
     keras.mixed_precision.set_global_policy("float32")
-    plain = build_cnn(48, WIDTHS, len(CLASSES), "expression", dense=DENSE)
+    plain = build()
     plain.set_weights(keras.models.load_model(args.out / "best.keras").get_weights())
     plain.save(args.out / "expression_head.keras")
     print(json.dumps({k: v for k, v in state.items() if k != "history"}))

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from photocull.base.errors import PhotocullError
+from photocull.base.sizes import shown_size
 from photocull.decide.config import DEFAULTS, load_config
 from photocull.decide.suggest import suggest_all
 from photocull.pipeline import ScanOptions, scan
@@ -33,6 +34,29 @@ def test_every_group_keeps_one_and_resave_loses(library, db):
     assert json.loads(resave["reason_data"])[0]["code"] == "smaller_resave"
     for name in ("IMG_9001.jpg", "IMG_9002.jpg"):
         assert r[name]["suggestion"] == "keep" and json.loads(r[name]["reasons"]) == ["no near-duplicates"]
+
+
+def test_a_recompressed_copy_says_how_much_smaller_in_units_that_show_it(tmp_path, db):
+    """Both files are under 1 MB: the reason once read "(0.0 MB vs 0.1 MB)"."""
+    base, when = sample_photos()["astronaut"], dt.datetime(2024, 5, 1, 9, 30)
+    original = save_photo(base, tmp_path / "IMG_1.jpg", when, quality=95)
+    copy = save_photo(base, tmp_path / "IMG_1 (1).jpg", when, quality=30)
+    scan(db, [tmp_path], options=ScanOptions(workers=1))
+    reasons = json.loads(rows(db)[copy.name]["reasons"])
+    kb = [round(p.stat().st_size / 1000) for p in (copy, original)]
+    assert f"recompressed copy of IMG_1.jpg ({kb[0]} KB vs {kb[1]} KB)" in reasons, reasons
+
+
+def test_file_sizes_keep_two_or_three_significant_digits():
+    assert [shown_size(n) for n in (0, 999, 40_240, 999_499, 999_600, 2_400_000, 31_000_000)] == [
+        "0 B",
+        "999 B",
+        "40 KB",
+        "999 KB",
+        "1.0 MB",
+        "2.4 MB",
+        "31 MB",
+    ]
 
 
 def _burst_with_blurred_frame(root, rng):

@@ -22,6 +22,7 @@ import sqlite_utils
 from photocull.base.bits import hamming
 from photocull.base.heads import has_eyes_closed, is_smiling
 from photocull.base.names import shown
+from photocull.base.sizes import shown_size
 from photocull.decide.config import load_config
 from photocull.decide.ranker import Ranker, group_features
 from photocull.store.faces import faces_by_photo
@@ -257,7 +258,7 @@ def _disadvantages(
     elif (me["format"], me["width"], me["height"]) == (them["format"], them["width"], them["height"]) and (
         me["size"] or 0
     ) <= 0.7 * (them["size"] or 0):
-        reasons.append(Reason("recompressed", _mb(me["size"]), _mb(them["size"]), name))
+        reasons.append(Reason("recompressed", shown_size(me["size"] or 0), shown_size(them["size"] or 0), name))
     if me["time_source"] != "exif" and them["time_source"] == "exif":
         reasons.append(Reason("no_capture_time", other=name))
     if (them["sharpness"] or 0) >= SHARPER * (me["sharpness"] or 0):
@@ -275,10 +276,6 @@ def _disadvantages(
     if expo[best] - expo[k] >= 0.1:
         reasons.append(Reason("worse_exposed", float(expo[k]), float(expo[best]), name))
     return reasons
-
-
-def _mb(size: int | None) -> str:
-    return f"{(size or 0) / 1e6:.1f} MB"
 
 
 def judge_single(m: dict, config: dict) -> Suggestion:

@@ -72,14 +72,17 @@ def _inverted_residual(
     return x
 
 
-def build_mobilenet_v2(include_top: bool = False) -> keras.Model:
+def build_mobilenet_v2(include_top: bool = False, input_size: int = INPUT_SIZE) -> keras.Model:
     """The untrained architecture; input is float RGB 0..255, shape (None, 224, 224, 3).
+
+    ``input_size`` builds it for smaller squares (the weights fit any size: every layer is a
+    convolution until the global average), as a face head trained from the ImageNet weights uses.
 
     include_top=False ends at the global-average-pooled 1280-d ``embedding``; True adds the
     1000-class linear layer (``logits``) and softmax (``predictions``). torchvision's dropout
     is left out because it does nothing at inference.
     """
-    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="image")
+    inputs = keras.Input((input_size, input_size, 3), name="image")
     x = layers.Normalization(
         mean=[255.0 * m for m in _MEAN], variance=[(255.0 * s) ** 2 for s in _STD], name="imagenet_normalize"
     )(inputs)

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from photocull.base.heads import has_eyes_closed, is_smiling
 from photocull.base.names import shown
+from photocull.base.sizes import shown_size
 from photocull.decide.apply import ApplyReport
 from photocull.pipeline import ScanSummary
 from photocull.store.groups import Group
@@ -101,10 +102,6 @@ def summary_table(summary: ScanSummary) -> Table:
     return table
 
 
-def _size(n: int | None) -> str:
-    return f"{n / 1e6:.1f} MB" if n else ""
-
-
 def _fmt(value: float | None, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
@@ -126,7 +123,11 @@ def _verdict(m: dict) -> Text:
 
 def _facts(m: dict) -> str:
     """One line of what was measured, the export's names in words."""
-    parts = [_when(m), f"{m['width']}×{m['height']}" if m.get("width") else "", _size(m.get("size"))]
+    parts = [
+        _when(m),
+        f"{m['width']}×{m['height']}" if m.get("width") else "",
+        shown_size(m["size"]) if m.get("size") else "",
+    ]
     if m.get("sharpness") is not None:
         parts.append(f"sharpness {m['sharpness']:.0f}")
     if m.get("exposure") is not None:
