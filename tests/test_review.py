@@ -13,6 +13,7 @@ from photocull.cli.main import cli
 from photocull.pipeline import ScanOptions, scan
 from photocull.report.interactive import parse_choice, parse_mood, run_interactive
 from photocull.store.groups import load_groups
+from photocull.store.records import shown_emotion
 
 
 def keys(*chars: str):
@@ -89,3 +90,10 @@ def test_cli_review_lists_undecided_and_interactive_by_keys(library, tmp_path):
     assert "accepted: 4" in result.stdout
     assert json.loads(runner.invoke(cli, ["--db", db, "review", "--json"]).stdout)["groups"] == []
     assert len(json.loads(runner.invoke(cli, ["--db", db, "review", "--json", "--all"]).stdout)["groups"]) == 4
+
+
+def test_the_scenes_emotion_is_shown_with_how_sure_the_model_is():
+    record = {"top_emotion": "anger", "emotions": {"anger": 0.381, "excitement": 0.22}}
+    assert shown_emotion(record) == "anger 0.38"
+    assert shown_emotion({"top_emotion": "awe", "emotions": None}) == "awe"
+    assert shown_emotion({"top_emotion": None}) == ""

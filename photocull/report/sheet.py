@@ -26,6 +26,7 @@ from photocull.scan.read import UnreadablePhoto, read_preview
 from photocull.store.explanations import explanation_paths
 from photocull.store.export import error_records
 from photocull.store.groups import load_groups, load_review_singles
+from photocull.store.records import shown_emotion
 
 THUMB_SIZE = 240
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -142,7 +143,7 @@ def _scores(row: dict, faces: list[dict]) -> str:
         if row.get(key) is not None:
             parts.append(f"{label} {fmt.format(row[key])}")
     if row.get("top_emotion"):
-        parts.append(str(row["top_emotion"]))
+        parts.append(shown_emotion(row))
     if faces:
         closed = sum(map(has_eyes_closed, faces))
         smiling = sum(map(is_smiling, faces))

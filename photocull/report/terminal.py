@@ -26,7 +26,7 @@ from photocull.base.sizes import shown_size
 from photocull.decide.apply import ApplyReport
 from photocull.pipeline import ScanSummary
 from photocull.store.groups import Group
-from photocull.store.records import shown_time, verdict
+from photocull.store.records import shown_emotion, shown_time, verdict
 
 
 class _SpeedColumn(ProgressColumn):
@@ -133,7 +133,8 @@ def _facts(m: dict) -> str:
     if m.get("exposure") is not None:
         parts.append(f"exposure {m['exposure']:.2f}")
     if m.get("happy") is not None:
-        parts.append(f"happy {m['happy']:.2f}" + (f" ({m['top_emotion']})" if m.get("top_emotion") else ""))
+        emotion = shown_emotion(m)
+        parts.append(f"happy {m['happy']:.2f}" + (f" ({emotion})" if emotion else ""))
     faces = m.get("faces")
     if faces:
         closed, smiling = sum(map(has_eyes_closed, faces)), sum(map(is_smiling, faces))

@@ -13,7 +13,7 @@ from photocull.base.heads import FACE_HEADS, HEADS, has_eyes_closed, is_smiling
 from photocull.base.names import shown
 from photocull.decide.apply import PlannedMove
 from photocull.store.groups import Group
-from photocull.store.records import shown_time, verdict
+from photocull.store.records import shown_emotion, shown_time, verdict
 
 EXPLAIN_MODELS = (*HEADS, *FACE_HEADS)
 
@@ -48,7 +48,7 @@ def badges(record: dict) -> str:
     if record.get("happy") is not None:
         out.append(f"happy {record['happy']:.2f}")
     if record.get("top_emotion"):
-        out.append(str(record["top_emotion"]))
+        out.append(shown_emotion(record))
     faces = record.get("faces")
     if faces:
         out.append(f"{len(faces)} face{'s' if len(faces) > 1 else ''}")

@@ -69,6 +69,15 @@ def verdict(record: dict) -> str | None:
     return result
 
 
+def shown_emotion(record: dict) -> str:
+    """The scene's strongest emotion with its probability ("anger 0.38"): over eight classes the
+    strongest is often far from sure, and the bare name read as a verdict; "" when not scored."""
+    top, emotions = record.get("top_emotion"), record.get("emotions")
+    if not top:
+        return ""
+    return f"{top} {emotions[top]:.2f}" if emotions and top in emotions else str(top)
+
+
 def shown_time(captured_at: str | None) -> str:
     """A record's capture time as people read it: to the hundredth of a second (bursts differ
     there), without the time zone; "" when unknown."""
