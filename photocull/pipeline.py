@@ -38,6 +38,7 @@ from photocull.scan.discover import FoundFile, discover
 from photocull.scan.measure import MEASURE_VERSION
 from photocull.scan.worker import FaceAnalyser, PhotoScorer, Result, Task, process, start_worker
 from photocull.store import photos as store
+from photocull.store.database import BUSY, is_busy
 
 
 class ScoringStage(Protocol):
@@ -403,6 +404,8 @@ def scan(
             store.finish_scan(db, scan_id, status, summary.as_dict(), settings)
     except sqlite3.DatabaseError as exc:
         _mark_failed(db, scan_id, summary)
+        if is_busy(exc):
+            raise PhotocullError(f"{BUSY} The next scan resumes from the last batch saved.") from None
         raise PhotocullError(
             f"could not write to the database {shown(store.db_file(db))}: {exc}. Every batch saved before "
             "this is intact; free some disk space (or fix the disk) and run the same scan again to resume."

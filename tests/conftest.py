@@ -111,6 +111,27 @@ def _wait_for_rows(db_path: Path, at_least: int, proc: subprocess.Popen, timeout
 
 
 @pytest.fixture
+def hold_write_lock():
+    """Start another process in the middle of a write (a scan's batch, a decision in serve) on a
+    database, holding its lock for some seconds; returns that process."""
+    return _hold_write_lock
+
+
+def _hold_write_lock(db_path: Path, seconds: float) -> subprocess.Popen:
+    """Another process in the middle of a write (a scan's batch, a decision in serve)."""
+    code = (
+        "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1]); c.execute('BEGIN IMMEDIATE'); "
+        "c.execute('update photos set size = size'); print('locked', flush=True); time.sleep(float(sys.argv[2])); "
+        "c.rollback()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(db_path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+@pytest.fixture
 def many_photos(pristine_library: Library, tmp_path: Path) -> Path:
     """Eight copies of the fixture's camera folder: a scan long enough to interrupt."""
     root = tmp_path / "many"

@@ -95,6 +95,21 @@ def test_decisions_are_stored_survive_a_rescan_and_clear(served):
     assert write(client, "PUT", f"/api/groups/{group['id']}/decisions", json={"decisions": stranger}).status_code == 400
 
 
+def test_a_decision_while_another_process_holds_the_database_is_a_503_not_a_500(
+    served, tmp_path, monkeypatch, hold_write_lock
+):
+    client, _, _ = served
+    monkeypatch.setattr("photocull.store.database.BUSY_TIMEOUT_S", 1)  # before the app opens its connection
+    first = client.get("/api/groups").json()["groups"][0]["id"]
+    photo = client.get(f"/api/groups/{first}").json()["photos"][0]["id"]
+    holder = hold_write_lock(tmp_path / "serve.db", 4.0)
+    answer = write(client, "PUT", f"/api/photos/{photo}/decision", json={"decision": "discard"})
+    holder.kill()
+    holder.wait()
+    assert answer.status_code == 503 and "database is busy" in answer.json()["error"]
+    assert write(client, "PUT", f"/api/photos/{photo}/decision", json={"decision": "discard"}).status_code == 200
+
+
 def test_guard_host_token_and_origin(served):
     client, _, _ = served
     photo = client.get("/api/groups").json()["groups"][0]["cover"]

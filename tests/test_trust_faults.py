@@ -348,3 +348,25 @@ def test_processes_opening_a_new_database_at_once_all_get_the_whole_schema(tmp_p
         assert outputs[0][0] == outputs[1][0] == outputs[2][0] and "photos" in outputs[0][0]
         applied = [r["name"] for r in open_db(path).table("_migrations").rows]
         assert len(applied) == len(set(applied))
+
+
+def test_a_decision_waits_for_another_process_writing_instead_of_failing(
+    library, tmp_path, monkeypatch, hold_write_lock
+):
+    """A read-then-write transaction used to fail at once with "database is locked" while another
+    process wrote, whatever the busy timeout: SQLite does not wait to upgrade a read transaction."""
+    db_path = tmp_path / "p.db"
+    scan(open_db(db_path), [library.root], options=ScanOptions(workers=1))
+    photo = next(iter(open_db(db_path).query("select path from photos limit 1")))["path"]
+    holder = hold_write_lock(db_path, 1.0)
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "decide", "keep", photo])
+    holder.wait(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert [r["decision"] for r in open_db(db_path).query("select decision from decisions")] == ["keep"]
+
+    monkeypatch.setattr("photocull.store.database.BUSY_TIMEOUT_S", 1)
+    holder = hold_write_lock(db_path, 4.0)
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "decide", "discard", photo])
+    holder.kill()
+    assert result.exit_code == 1 and "database is busy" in result.output and "internal error" not in result.output
+    assert [r["decision"] for r in open_db(db_path).query("select decision from decisions")] == ["keep"]

@@ -66,7 +66,12 @@ class _Group(click.Group):
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
             raise
-        except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, keep the details in a file
+        except Exception as exc:  # noqa: BLE001 - a bug, unless another process holds the database
+            from photocull.store.database import BUSY, is_busy
+
+            if is_busy(exc):
+                raise click.ClickException(BUSY) from None
+            # a bug: say so in one line, keep the details in a file
             raise click.ClickException(_crash_report(exc)) from None
 
 

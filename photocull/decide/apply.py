@@ -31,6 +31,7 @@ from photocull.base.paths import HOLDING_FOLDER
 from photocull.base.progress import Progress
 from photocull.decide.trash import find_in_trash, trashinfo_for
 from photocull.store import journal
+from photocull.store.database import is_busy
 from photocull.store.groups import other_members
 from photocull.store.photos import db_file
 from photocull.store.records import verdict
@@ -239,7 +240,11 @@ def apply(
         raise PhotocullError(
             f"could not write the apply journal in {shown(db_file(db))}: {exc}. Apply stopped; "
             f"{moved} photos were moved before that and `photocull undo` puts them back. "
-            "Free some disk space (or fix the disk) first."
+            + (
+                "Run it again when the other photocull is done."
+                if is_busy(exc)
+                else "Free some disk space (or fix the disk) first."
+            )
         ) from None
     return report
 

@@ -9,6 +9,7 @@ Security (Host, token, Origin, body limits) is photocull.serve.security's ``Guar
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from photocull.serve.images import (
     thumb_size,
 )
 from photocull.serve.security import BodyTooLarge, Guard
-from photocull.store.database import open_db
+from photocull.store.database import BUSY, is_busy, open_db
 from photocull.store.decisions import DECISIONS, clear_decisions, record_feedback, set_decisions
 from photocull.store.groups import Group, load_groups, load_review_singles, pending_group_ids
 from photocull.store.records import SCHEMA_VERSION, record_by_id
@@ -323,6 +324,8 @@ def create_app(db_path: str | Path, host: str = "127.0.0.1", port: int = 8765, t
             status, text = 413, "request body too large"
         elif isinstance(exc, HTTPException):
             status, text = exc.status_code, str(exc.detail)
+        elif is_busy(exc):
+            status, text = 503, BUSY
         else:
             status, text = 500, "internal error; nothing was changed"
         if request.url.path.startswith("/api/"):
@@ -330,6 +333,13 @@ def create_app(db_path: str | Path, host: str = "127.0.0.1", port: int = 8765, t
         return HTMLResponse(
             pages.page("error", token, f"<main><h1>{status}</h1><p>{pages.escape(text)}</p></main>"), status
         )
+
+    def on_database_error(request: Request, exc: Exception) -> Response:
+        """Another photocull holding the database past the busy timeout is an answer (503: try
+        again), handled here so the server does not log it as a crash; anything else is one."""
+        if not is_busy(exc):
+            raise exc
+        return on_error(request, exc)
 
     routes = [
         Route("/", threaded(index)),
@@ -350,7 +360,13 @@ def create_app(db_path: str | Path, host: str = "127.0.0.1", port: int = 8765, t
         Route("/api/apply", threaded(api_apply)),
     ]
     app = Starlette(
-        routes=routes, exception_handlers={HTTPException: on_error, BodyTooLarge: on_error, Exception: on_error}
+        routes=routes,
+        exception_handlers={
+            HTTPException: on_error,
+            BodyTooLarge: on_error,
+            sqlite3.OperationalError: on_database_error,
+            Exception: on_error,
+        },
     )
 
     async def with_headers(scope: Any, receive: Any, send: Any) -> None:

@@ -21,6 +21,18 @@ from photocull.base.errors import PhotocullError
 from photocull.base.paths import default_db_path
 from photocull.store.migrations import MIGRATIONS, apply_migrations
 
+BUSY_TIMEOUT_S = 5  # how long a write waits for another process's write to finish
+BUSY = (
+    f"the photocull database is busy: another photocull (a scan, serve, apply) kept it locked for over "
+    f"{BUSY_TIMEOUT_S} s. What this command had finished is saved; run it again when the other one is done."
+)
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite giving up on a lock another process held past the busy timeout."""
+    return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith(("database is locked", "database is busy"))
+
+
 # Columns that hold file paths; a BLOB read from one of them is a non-UTF-8 name.
 PATH_COLUMNS = frozenset({"path", "root", "src", "dst"})
 
@@ -63,6 +75,13 @@ class PathSafeConnection(sqlite3.Connection):
         self.row_factory = _decode_paths
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+        if sql.strip().rstrip(";").upper() == "BEGIN":
+            # sqlite-utils' atomic() opens a deferred transaction. One that reads before it writes
+            # (nearly all of photocull's) asks for the write lock only at its first write, and SQLite
+            # does not wait for a lock a transaction would upgrade to: while another process wrote
+            # (a scan's batch, a decision in serve) it failed at once with "database is locked",
+            # whatever the busy timeout. Taking the write lock at BEGIN waits for it instead.
+            sql = "BEGIN IMMEDIATE"
         return super().execute(sql, _params(parameters))
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> sqlite3.Cursor:  # type: ignore[override]
@@ -90,7 +109,7 @@ def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
             raise PhotocullError(f"cannot open the photocull database {db_path}: it is a folder. {what_to_do}")
         db_path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(db_path), factory=PathSafeConnection)
-        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
         newer = _newer_migrations(conn)
         if newer:
             conn.close()
@@ -103,5 +122,7 @@ def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
         db.enable_wal()
         apply_migrations(db)
     except (sqlite3.DatabaseError, OSError) as exc:
+        if is_busy(exc):
+            raise PhotocullError(f"cannot open {db_path}: {BUSY}") from exc
         raise PhotocullError(f"cannot open the photocull database {db_path}: {exc}. {what_to_do}") from exc
     return db
