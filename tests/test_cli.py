@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from photocull.cli.main import cli
 from photocull.pipeline import ScanOptions, scan
@@ -154,6 +155,24 @@ def _tree(root: Path) -> dict[str, str]:
         for p in root.rglob("*")
         if p.is_file() and not p.is_symlink()
     }
+
+
+def test_an_empty_library_says_what_to_do_at_every_step(tmp_path):
+    db, empty = tmp_path / "empty.db", tmp_path / "no photos"
+    (empty / ".hidden").mkdir(parents=True)
+    (empty / "clip.mp4").write_bytes(b"")
+    assert "No photos scanned yet: run photocull scan FOLDER first." in run("review", db=db).output
+    scanned = run("scan", str(empty), "--no-models", db=db)
+    assert scanned.exit_code == 0 and f"No photos found under {empty}: photocull reads JPEG" in " ".join(
+        scanned.output.split()
+    )
+    assert "Nothing to discard" in run("apply", "--dry-run", db=db).output
+    assert json.loads(run("apply", "--dry-run", "--json", db=db).output)["planned"] == 0
+    Image.effect_noise((64, 48), 60).convert("RGB").save(empty / "one.png")
+    run("scan", str(empty), "--no-models", db=db)
+    assert "Nothing to review: 1 photo scanned, no near-duplicate group" in " ".join(
+        run("review", db=db).output.split()
+    )
 
 
 def test_apply_dry_run_then_apply_then_undo_through_the_cli(library, tmp_path):

@@ -194,6 +194,13 @@ def scan(
         click.echo(json_text(summary.as_dict(), indent=2))
     else:
         stderr.print(summary_table(summary))
+        if not summary.counts["photos_found"] and not summary.interrupted:
+            stderr.print(
+                _said("No photos found under", ", ".join(summary.roots)).append(
+                    ": photocull reads JPEG, PNG, WebP, HEIC/HEIF, TIFF and GIF files, in subfolders too "
+                    "(hidden folders are skipped; the table says what else was there)."
+                )
+            )
     if summary.interrupted:
         sys.exit(EXIT_INTERRUPTED)
 
@@ -263,8 +270,14 @@ def review(
         click.echo(json_text(payload, indent=2))
         return
     if not groups and not singles:
+        from photocull.store.photos import present_count
+
+        scanned = present_count(db)
         console.print(
-            "Nothing to review. Run [bold]photocull scan FOLDER[/] first, or use --all to see decided groups."
+            "No photos scanned yet: run [bold]photocull scan FOLDER[/] first."
+            if not scanned
+            else f"Nothing to review: {scanned} photo{'s' if scanned != 1 else ''} scanned, no near-duplicate group "
+            "waits for a decision and none looks like junk. `--all` shows the groups already decided."
         )
         return
     from photocull.report.terminal import group_view, review_summary, singles_view
@@ -358,7 +371,7 @@ def apply_cmd(ctx: click.Context, trash: bool, dry_run: bool, yes: bool, as_json
     if not dry_run and not yes:
         planned = plan(db, trash=trash)
         if not planned:
-            stderr.print("Nothing to discard.")
+            stderr.print("Nothing to discard: no photo is marked discard, by you or by the suggestions.")
             return
         where = "the system trash" if trash else "the _photocull_discarded folder of each scanned root"
         click.confirm(f"Move {len(planned)} photos to {where}?", abort=True, err=True)
@@ -366,6 +379,8 @@ def apply_cmd(ctx: click.Context, trash: bool, dry_run: bool, yes: bool, as_json
         report = apply(db, trash=trash, dry_run=dry_run, progress=None if dry_run else progress)
     if as_json:
         click.echo(json_text(report.as_dict(), indent=2))
+    elif dry_run and not (report.planned or report.skipped or report.failed):
+        stderr.print("Nothing to discard: no photo is marked discard, by you or by the suggestions.")
     else:
         _stdout_console().print(apply_report(report))
         if report.skipped:

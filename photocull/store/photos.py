@@ -193,6 +193,12 @@ def current_outcome(db: sqlite_utils.Database) -> tuple[int, int, dict[str, int]
     return groups, grouped, counts
 
 
+def present_count(db: sqlite_utils.Database) -> int:
+    """Photos scanned and still where they were found."""
+    count: int = db.execute("select count(*) from photos where missing_since is null").fetchone()[0]
+    return count
+
+
 def suggestion_inputs(db: sqlite_utils.Database) -> list[dict]:
     """What the suggester ranks: every present, measured photo with its group and signals."""
     return list(
