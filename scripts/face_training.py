@@ -44,26 +44,31 @@ def build_cnn(side: int, widths: tuple[int, ...], outputs: int, name: str, dense
     return keras.Model(inputs, out, name=f"{name}_head")
 
 
-def build_imagenet_cnn(side: int, upsampled: int, outputs: int, name: str):
+def build_imagenet_cnn(side: int, upsampled: int, outputs: int, name: str, imagenet: bool = True):
     """ImageNet's MobileNetV2 (photocull's own weights file) fine-tuned as a face head: the same
     input as build_cnn (uint8-range grey faces, [N, side, side, 1]), upsampled inside the network to
-    ``upsampled`` px and repeated to three channels, so the scan's crops need no change. Softmax
-    output in float32 whatever the training precision."""
+    ``upsampled`` px and repeated to three channels, so the scan's crops need no change. One flat
+    graph (Grad-CAM reaches ``last_conv_relu``); softmax in float32 whatever the training precision.
+    ``imagenet``: start from the ImageNet weights (else leave them for set_weights)."""
     import keras
     from keras import layers
 
     from photocull.base.modelfiles import model_path
-    from photocull.mood.backbone import EMBEDDING_LAYER, WEIGHTS_FILE, build_mobilenet_v2
+    from photocull.mood.backbone import WEIGHTS_FILE, build_mobilenet_v2, mobilenet_v2_embedding
 
-    classifier = build_mobilenet_v2(include_top=True, input_size=upsampled)
-    classifier.load_weights(model_path(WEIGHTS_FILE))
-    body = keras.Model(classifier.input, classifier.get_layer(EMBEDDING_LAYER).output, name="imagenet_body")
     inputs = keras.Input((side, side, 1), name="face")
-    x = layers.Resizing(upsampled, upsampled, interpolation="bilinear")(inputs)
-    x = layers.Concatenate()([x, x, x])
-    x = layers.Dropout(0.3)(body(x))
+    x = layers.Resizing(upsampled, upsampled, interpolation="bilinear", name="upsample")(inputs)
+    x = layers.Concatenate(name="grey_to_rgb")([x, x, x])
+    x = layers.Dropout(0.3)(mobilenet_v2_embedding(x))
     out = layers.Dense(outputs, activation="softmax", dtype="float32", name=name)(x)
-    return keras.Model(inputs, out, name=f"{name}_head")
+    model = keras.Model(inputs, out, name=f"{name}_head")
+    if imagenet:
+        classifier = build_mobilenet_v2(include_top=True, input_size=upsampled)
+        classifier.load_weights(model_path(WEIGHTS_FILE))
+        for layer in classifier.layers:
+            if layer.weights and layer.name not in ("logits",):
+                model.get_layer(layer.name).set_weights(layer.get_weights())
+    return model
 
 
 def augment(x: np.ndarray, rng: np.random.Generator, pad: int = 4, light: bool = True) -> np.ndarray:
@@ -84,23 +89,6 @@ def augment(x: np.ndarray, rng: np.random.Generator, pad: int = 4, light: bool =
     bright = rng.uniform(-25, 25, (n, 1, 1))
     out = (out - mean) * contrast + mean + bright
     return np.clip(out, 0, 255).astype(np.uint8)[..., None]
-
-
-def equalized(faces: np.ndarray) -> np.ndarray:
-    """[N, s, s] uint8 faces with their contrast raised by 1.2 (saturating) and their grey levels
-    histogram-equalized, each face on its own: OpenCV's ``convertScaleAbs(alpha=1.2)`` then
-    ``equalizeHist``, the preparation of the sharp FER-2013 Training copy (prepare_fer.py), so that
-    faces from elsewhere can be read the way those were."""
-    n = len(faces)
-    flat = np.rint(faces.reshape(n, -1).astype(np.float32) * 1.2).clip(0, 255).astype(np.int64)
-    hist = np.bincount((flat + 256 * np.arange(n)[:, None]).ravel(), minlength=256 * n).reshape(n, 256)
-    cdf = np.cumsum(hist, axis=1)
-    lowest = cdf[np.arange(n), (hist > 0).argmax(axis=1)][:, None]  # pixels at the darkest level
-    rest = np.maximum(flat.shape[1] - lowest, 1).astype(np.float32)
-    lut = np.rint((cdf - lowest) * (255 / rest)).clip(0, 255).astype(np.uint8)
-    flat_face = lowest[:, 0] == flat.shape[1]  # one grey level only: OpenCV keeps it as it is
-    lut[flat_face] = np.arange(256, dtype=np.uint8)
-    return np.take_along_axis(lut, flat, axis=1).reshape(faces.shape)
 
 
 def rotated(x: np.ndarray, rng: np.random.Generator, degrees: float) -> np.ndarray:

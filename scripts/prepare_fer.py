@@ -17,7 +17,7 @@ faces). A sharp copy of Training is in the GitHub repository RecepTahirGunlu/Duy
 (``train/<class>/Training_*.jpg``: the same 28,709 file names under the same classes), prepared by
 its authors with OpenCV: contrast ×1.2, grey, ``equalizeHist``, JPEG (its notebook
 ``data-augmentation_filtering.ipynb``; its extra ``*.jpg<k>.jpg`` disgust copies are left out).
-``face_training.equalized`` is that preparation; applied to the other copy's sharp
+``photocull.faces.crops.equalized`` is that preparation; applied to the other copy's sharp
 PublicTest faces it gives that repository's PublicTest files within 1.3 grey levels (JPEG). With
 
     python scripts/prepare_fer.py --git <anudeepkaddala repo> --equalized-training-git <Duygu-Tanima repo>

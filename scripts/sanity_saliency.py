@@ -103,7 +103,7 @@ def mood_inputs(name: str, n: int, seed: int) -> list[np.ndarray]:
 
 
 def face_inputs(name: str, n: int, seed: int) -> list[np.ndarray]:
-    from photocull.faces.crops import FACE_SIDE, eye_patches, face_crop
+    from photocull.faces.crops import FACE_SIDE, equalized, eye_patches, face_crop
     from photocull.faces.detect import FaceDetector
     from photocull.faces.evaluate import _landmarked, _typical_face
 
@@ -117,8 +117,9 @@ def face_inputs(name: str, n: int, seed: int) -> list[np.ndarray]:
         with Image.open(path) as opened:
             img = ImageOps.exif_transpose(opened).convert("RGB")
         grey = img.convert("L")
-        if name == "expression":
-            out.append(np.asarray(grey.resize((FACE_SIDE, FACE_SIDE)), np.float32)[..., None])
+        if name == "expression":  # read as the head reads it (FaceHeadSpec.equalized)
+            face = np.asarray(grey.resize((FACE_SIDE, FACE_SIDE)), np.uint8)
+            out.append(equalized(face[None])[0].astype(np.float32)[..., None])
             continue
         face = _landmarked(detector, img) or _typical_face(img)
         cut = face_crop(grey, face) if name == "smile" else eye_patches(grey, face)[0]  # one eye's patch

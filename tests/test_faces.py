@@ -231,11 +231,11 @@ def test_explain_shows_a_face_heads_map_in_place_on_the_face(tmp_path, monkeypat
     assert result.exit_code == 1 and "no face found" in result.output
 
 
-def test_the_expression_trainings_equalization_is_opencvs():
-    """The training recipe reads faces as its sharp FER-2013 copy was prepared: ×1.2 with
-    saturation, then equalizeHist's table (worked by hand), each face on its own; a face of one
-    grey level stays at it."""
-    from face_training import equalized
+def test_the_expression_heads_equalization_is_opencvs():
+    """The expression head reads faces (in the scan and in training) as its sharp FER-2013 copy was
+    prepared: ×1.2 with saturation, then equalizeHist's table (worked by hand), each face on its
+    own; a face of one grey level stays at it."""
+    from photocull.faces.crops import equalized
 
     face = np.array([[0, 10], [10, 20]], np.uint8)  # ×1.2: 0, 12, 12, 24 → cdf 1, 3, 4 of 4
     bright = np.array([[200, 220], [250, 100]], np.uint8)  # ×1.2: 240, 255, 255, 120

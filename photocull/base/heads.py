@@ -60,12 +60,15 @@ class FaceHeadSpec:
 
     ``input`` says what it reads: ``face`` is the 48×48 grey face crop, ``eyes`` the two 24×24 eye
     patches (photocull.faces.crops); a binary head's one output is the probability of ``classes[1]``.
+    ``equalized``: the head reads its crops histogram-equalized (photocull.faces.crops.equalized),
+    as its training faces were.
     """
 
     name: str
     stem: str
     classes: tuple[str, ...]
     input: str
+    equalized: bool = False
 
     @property
     def litert_file(self) -> str:
@@ -97,7 +100,7 @@ def has_eyes_closed(face: Mapping[str, Any]) -> bool:
 
 
 FACE_HEADS = {
-    "expression": FaceHeadSpec("expression", "expression", EXPRESSIONS, "face"),
+    "expression": FaceHeadSpec("expression", "expression", EXPRESSIONS, "face", equalized=True),
     "smile": FaceHeadSpec("smile", "smile", ("non_smile", "smile"), "face"),
     "eyes": FaceHeadSpec("eyes", "eyes", ("open", "closed"), "eyes"),
 }

@@ -89,3 +89,20 @@ def eye_patches(grey: Image.Image, face: Face, side: int = EYE_SIDE) -> np.ndarr
     span = max(float(np.hypot(*(left - right))) * EYE_SCALE, 2.0)
     angle = _roll(face)
     return np.stack([_cut(grey, (float(p[0]), float(p[1])), span, angle, side) for p in (right, left)])
+
+
+def equalized(faces: np.ndarray) -> np.ndarray:
+    """[N, s, s] uint8 face crops with their contrast raised by 1.2 (saturating) and their grey
+    levels histogram-equalized, each face on its own: OpenCV's ``convertScaleAbs(alpha=1.2)`` then
+    ``equalizeHist``, the preparation of the sharp FER-2013 Training copy the expression head
+    learnt from. Equalizing also takes a photo's lighting and exposure out of what the head reads."""
+    n = len(faces)
+    flat = np.rint(faces.reshape(n, -1).astype(np.float32) * 1.2).clip(0, 255).astype(np.int64)
+    hist = np.bincount((flat + 256 * np.arange(n)[:, None]).ravel(), minlength=256 * n).reshape(n, 256)
+    cdf = np.cumsum(hist, axis=1)
+    lowest = cdf[np.arange(n), (hist > 0).argmax(axis=1)][:, None]  # pixels at the darkest level
+    rest = np.maximum(flat.shape[1] - lowest, 1).astype(np.float32)
+    lut = np.rint((cdf - lowest) * (255 / rest)).clip(0, 255).astype(np.uint8)
+    flat_face = lowest[:, 0] == flat.shape[1]  # one grey level only: OpenCV keeps it as it is
+    lut[flat_face] = np.arange(256, dtype=np.uint8)
+    return np.take_along_axis(lut, flat, axis=1).reshape(faces.shape)

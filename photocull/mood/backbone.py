@@ -72,20 +72,13 @@ def _inverted_residual(
     return x
 
 
-def build_mobilenet_v2(include_top: bool = False, input_size: int = INPUT_SIZE) -> keras.Model:
-    """The untrained architecture; input is float RGB 0..255, shape (None, 224, 224, 3).
-
-    ``input_size`` builds it for smaller squares (the weights fit any size: every layer is a
-    convolution until the global average), as a face head trained from the ImageNet weights uses.
-
-    include_top=False ends at the global-average-pooled 1280-d ``embedding``; True adds the
-    1000-class linear layer (``logits``) and softmax (``predictions``). torchvision's dropout
-    is left out because it does nothing at inference.
-    """
-    inputs = keras.Input((input_size, input_size, 3), name="image")
+def mobilenet_v2_embedding(image: keras.KerasTensor) -> keras.KerasTensor:
+    """The architecture applied to ``image`` (float RGB 0..255, any square of 32 px or more), up to
+    the global-average-pooled 1280-d ``embedding``: one flat graph whatever comes before it, so a
+    head built on it keeps every layer addressable by name (Grad-CAM needs ``last_conv_relu``)."""
     x = layers.Normalization(
         mean=[255.0 * m for m in _MEAN], variance=[(255.0 * s) ** 2 for s in _STD], name="imagenet_normalize"
-    )(inputs)
+    )(image)
     x = _conv_bn(x, 32, 3, 2, "stem")
     channels = 32
     block = 1
@@ -98,7 +91,20 @@ def build_mobilenet_v2(include_top: bool = False, input_size: int = INPUT_SIZE) 
     x = layers.Conv2D(EMBEDDING_DIM, 1, use_bias=False, name="last_conv")(x)
     x = layers.BatchNormalization(epsilon=_BN_EPSILON, momentum=0.9, name="last_conv_bn")(x)
     x = layers.ReLU(6.0, name=LAST_CONV_LAYER)(x)
-    x = layers.GlobalAveragePooling2D(name=EMBEDDING_LAYER)(x)
+    result: keras.KerasTensor = layers.GlobalAveragePooling2D(name=EMBEDDING_LAYER)(x)
+    return result
+
+
+def build_mobilenet_v2(include_top: bool = False, input_size: int = INPUT_SIZE) -> keras.Model:
+    """The untrained architecture; input is float RGB 0..255, shape (None, 224, 224, 3).
+
+    include_top=False ends at the global-average-pooled 1280-d ``embedding``; True adds the
+    1000-class linear layer (``logits``) and softmax (``predictions``). torchvision's dropout
+    is left out because it does nothing at inference. ``input_size`` builds it for another
+    square (the weights fit any size: every layer is a convolution until the global average).
+    """
+    inputs = keras.Input((input_size, input_size, 3), name="image")
+    x = mobilenet_v2_embedding(inputs)
     if include_top:
         x = layers.Dense(1000, name="logits")(x)
         x = layers.Activation("softmax", name="predictions")(x)

@@ -18,7 +18,7 @@ from PIL import Image
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import FACE_HEADS
 from photocull.base.modelfiles import WHAT_TO_DO, model_path
-from photocull.faces.crops import eye_frames, eye_patches, face_crop, face_frame, uncut
+from photocull.faces.crops import equalized, eye_frames, eye_patches, face_crop, face_frame, uncut
 from photocull.faces.detect import FaceDetector
 from photocull.report.panel import Explanation
 from photocull.report.saliency import DEFAULT_METHOD, Explainer, check_method, display_image, keras, reading
@@ -45,9 +45,11 @@ def _detector() -> FaceDetector:
 
 def cam_layer(classifier: keras.Model) -> str:
     """The layer the CAM methods weigh: the network's last activation before its output (an output
-    that is itself an Activation layer, the expression head's softmax, does not count)."""
+    that is itself an Activation layer, the expression head's softmax, does not count; a ReLU
+    layer, as MobileNetV2 has, does)."""
     inner = classifier.layers[:-1]
-    return str([layer.name for layer in inner if isinstance(layer, keras.layers.Activation)][-1])
+    kinds = (keras.layers.Activation, keras.layers.ReLU)
+    return str([layer.name for layer in inner if isinstance(layer, kinds)][-1])
 
 
 def explain_face(
@@ -68,10 +70,13 @@ def explain_face(
     explainer = get_face_explainer(model)
     grey = preview.convert("L")
     the_face = found[face]
-    if FACE_HEADS[model].input == "eyes":
+    spec = FACE_HEADS[model]
+    if spec.input == "eyes":
         cuts, frames = list(eye_patches(grey, the_face)), eye_frames(the_face)
     else:
         cuts, frames = [face_crop(grey, the_face)], [face_frame(the_face)]
+    if spec.equalized:
+        cuts = list(equalized(np.stack(cuts)))
     maps, all_scores = [], []
     target = class_name
     for cut, frame in zip(cuts, frames, strict=True):
