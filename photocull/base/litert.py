@@ -8,6 +8,10 @@ resizing, quiet start-up and the error that says what to do live here once.
 
 from __future__ import annotations
 
+import ctypes
+import sys
+from pathlib import Path
+
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter
@@ -15,6 +19,8 @@ from ai_edge_litert.interpreter import Interpreter
 from photocull.base.errors import PhotocullError
 from photocull.base.modelfiles import WHAT_TO_DO, model_path
 from photocull.base.quiet import muted_stderr
+
+_MADV_DONTNEED = 4  # Linux's value
 
 _RESIZE_OPS = (schema.BuiltinOperator.RESIZE_BILINEAR, schema.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR)
 
@@ -42,6 +48,26 @@ def spatially_resized(content: bytes, height: int, width: int) -> bytes:
             raise ValueError(f"{height}×{width} does not scale the model's {int(sizes[0])}×{int(sizes[1])} maps evenly")
         sizes[0], sizes[1] = int(sizes[0]) * height // own_height, int(sizes[1]) * width // own_width
     return bytes(data)
+
+
+def release_file_pages(path: Path) -> None:
+    """Drop the pages of ``path``'s read-only mapping from this process's memory (Linux).
+
+    LiteRT maps a model file and XNNPACK reads every weight once to pack its own copy when the
+    tensors are first planned; after that the mapped pages sit unused in each decoding process's
+    resident memory (23 MB a process with every model). They are clean file pages: if LiteRT ever
+    reads one again, the kernel maps it back from the page cache, unchanged. Elsewhere, nothing.
+    """
+    if sys.platform != "linux":
+        return
+    target = str(path.resolve())
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open("/proc/self/maps", encoding="utf-8", errors="surrogateescape") as maps:
+        for line in maps:
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[5].rstrip("\n") == target and "w" not in fields[1]:
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), _MADV_DONTNEED)
 
 
 class LiteRTModel:
@@ -96,6 +122,8 @@ class LiteRTModel:
             with muted_stderr():  # LiteRT announces its XNNPACK delegate on stderr when it first plans
                 interpreter.resize_tensor_input(inp["index"], list(batch.shape))
                 interpreter.allocate_tensors()
+            if self.input_size is None:  # a file LiteRT mapped (a resized model is bytes in memory)
+                release_file_pages(model_path(self.file))
             self._shape = batch.shape
         interpreter.set_tensor(inp["index"], batch.astype(inp["dtype"], copy=False))
         interpreter.invoke()
