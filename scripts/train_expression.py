@@ -132,9 +132,10 @@ def main() -> None:
     keras.mixed_precision.set_global_policy(args.precision)
     from face_training import augment, build_cnn, build_imagenet_cnn, fit_resumable, mirrored_accuracy, rotated
 
-    def build() -> keras.Model:
+    def build(imagenet: bool = True) -> keras.Model:
+        """The network; ``imagenet=False`` skips loading ImageNet weights that set_weights replaces."""
         if args.architecture == "imagenet":
-            return build_imagenet_cnn(48, args.upsampled, len(CLASSES), "expression")
+            return build_imagenet_cnn(48, args.upsampled, len(CLASSES), "expression", imagenet=imagenet)
         return build_cnn(48, WIDTHS, len(CLASSES), "expression", dense=DENSE)
 
     keras.utils.set_random_seed(args.seed)
@@ -142,7 +143,7 @@ def main() -> None:
     y = keras.utils.to_categorical(classes, len(CLASSES))
     if args.teacher:
         y = (1 - args.teacher_weight) * y + args.teacher_weight * teachers_reading(args.teacher, x, args.out)
-    model = build()
+    model = build(imagenet=not args.init)
     if args.init:
         model.set_weights(keras.models.load_model(args.init).get_weights())
     steps = args.epochs * int(np.ceil(len(x) / args.batch))
@@ -160,7 +161,7 @@ def main() -> None:
     state = fit_resumable(model, args.out, args.epochs, examples, accuracy, args.seed, args.batch)
     # the best epoch again in float32 throughout, what convert_face_heads.py installs
     keras.mixed_precision.set_global_policy("float32")
-    plain = build()
+    plain = build(imagenet=False)
     plain.set_weights(keras.models.load_model(args.out / "best.keras").get_weights())
     plain.save(args.out / "expression_head.keras")
     print(json.dumps({k: v for k, v in state.items() if k != "history"}))

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # imported by the commands that open the database, not by --h
 stderr = Console(stderr=True)
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
+NOTHING_TO_DISCARD = "Nothing to discard: no photo is marked discard, by you or by the suggestions."
 REVIEW_LIMIT = 10  # groups `review` shows by default: a summary that reads in a terminal
 
 
@@ -371,7 +372,7 @@ def apply_cmd(ctx: click.Context, trash: bool, dry_run: bool, yes: bool, as_json
     if not dry_run and not yes:
         planned = plan(db, trash=trash)
         if not planned:
-            stderr.print("Nothing to discard: no photo is marked discard, by you or by the suggestions.")
+            stderr.print(NOTHING_TO_DISCARD)
             return
         where = "the system trash" if trash else "the _photocull_discarded folder of each scanned root"
         click.confirm(f"Move {len(planned)} photos to {where}?", abort=True, err=True)
@@ -380,7 +381,7 @@ def apply_cmd(ctx: click.Context, trash: bool, dry_run: bool, yes: bool, as_json
     if as_json:
         click.echo(json_text(report.as_dict(), indent=2))
     elif dry_run and not (report.planned or report.skipped or report.failed):
-        stderr.print("Nothing to discard: no photo is marked discard, by you or by the suggestions.")
+        stderr.print(NOTHING_TO_DISCARD)
     else:
         _stdout_console().print(apply_report(report))
         if report.skipped:

@@ -19,7 +19,7 @@ import sqlite_utils
 
 from photocull.base.errors import PhotocullError
 from photocull.base.paths import default_db_path
-from photocull.store.migrations import MIGRATIONS, apply_migrations
+from photocull.store.migrations import MIGRATIONS, applied_migrations, apply_migrations
 
 BUSY_TIMEOUT_S = 5  # how long a write waits for another process's write to finish
 BUSY = (
@@ -75,7 +75,7 @@ class PathSafeConnection(sqlite3.Connection):
         self.row_factory = _decode_paths
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
-        if sql.strip().rstrip(";").upper() == "BEGIN":
+        if len(sql) < 16 and sql.strip().rstrip(";").upper() == "BEGIN":  # not every statement's full text
             # sqlite-utils' atomic() opens a deferred transaction. One that reads before it writes
             # (nearly all of photocull's) asks for the write lock only at its first write, and SQLite
             # does not wait for a lock a transaction would upgrade to: while another process wrote
@@ -88,13 +88,9 @@ class PathSafeConnection(sqlite3.Connection):
         return super().executemany(sql, (_params(p) for p in seq_of_parameters))
 
 
-def _newer_migrations(conn: sqlite3.Connection) -> list[str]:
+def _newer_migrations(db: sqlite_utils.Database) -> list[str]:
     """Migrations this database has that this photocull does not know: it was made by a newer one."""
-    has_table = conn.execute("select 1 from sqlite_master where type = 'table' and name = '_migrations'").fetchone()
-    if not has_table:
-        return []
-    known = {fn.__name__ for fn in MIGRATIONS}
-    return sorted(r[0] for r in conn.execute("select name from _migrations") if r[0] not in known)
+    return sorted(applied_migrations(db) - {fn.__name__ for fn in MIGRATIONS})
 
 
 def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
@@ -110,7 +106,8 @@ def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(db_path), factory=PathSafeConnection)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-        newer = _newer_migrations(conn)
+        db = sqlite_utils.Database(conn)
+        newer = _newer_migrations(db)
         if newer:
             conn.close()
             raise PhotocullError(
@@ -118,7 +115,6 @@ def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
                 f"{', '.join(newer)}); this version leaves it untouched. Upgrade photocull "
                 f"(pip install --upgrade photocull), or {what_to_do[0].lower()}{what_to_do[1:]}"
             )
-        db = sqlite_utils.Database(conn)
         db.enable_wal()
         apply_migrations(db)
     except (sqlite3.DatabaseError, OSError) as exc:

@@ -223,7 +223,8 @@ def m016_blake3_digests(db: sqlite_utils.Database) -> None:
     db.execute("alter table moves rename column sha256 to digest")
 
 
-def _applied(db: sqlite_utils.Database) -> set[str]:
+def applied_migrations(db: sqlite_utils.Database) -> set[str]:
+    """The names of the migrations this database records (none before the first)."""
     if not db.table("_migrations").exists():
         return set()
     return {row["name"] for row in db.table("_migrations").rows}
@@ -234,17 +235,16 @@ def apply_migrations(db: sqlite_utils.Database) -> list[str]:
 
     Two photocull processes may open a database at the same moment (``serve`` and ``scan`` started
     together, the first run after an upgrade): the check and the changes happen in one write
-    transaction (``BEGIN IMMEDIATE``), so the second waits for the first (the busy timeout) and then
-    finds nothing left to do, instead of failing with "database is locked" or applying a migration
-    twice ("no such column").
+    transaction (open_db's connection begins every transaction IMMEDIATE), so the second waits for
+    the first (the busy timeout) and then finds nothing left to do, instead of failing with
+    "database is locked" or applying a migration twice ("no such column").
     """
-    if {fn.__name__ for fn in MIGRATIONS} <= _applied(db):
+    if {fn.__name__ for fn in MIGRATIONS} <= applied_migrations(db):
         return []  # the usual case, and no write lock taken
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
+    applied = []
+    with db.atomic():
         db.table("_migrations").create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
-        done = _applied(db)
-        applied = []
+        done = applied_migrations(db)
         for fn in MIGRATIONS:
             if fn.__name__ in done:
                 continue
@@ -253,9 +253,4 @@ def apply_migrations(db: sqlite_utils.Database) -> list[str]:
                 {"name": fn.__name__, "applied_at": dt.datetime.now(dt.timezone.utc).isoformat()}
             )
             applied.append(fn.__name__)
-        db.conn.execute("COMMIT")
-    except BaseException:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
-        raise
     return applied
