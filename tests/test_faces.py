@@ -171,6 +171,30 @@ def test_a_sure_close_up_stands_without_confirmation(monkeypatch):
     assert FaceDetector(short_sure=2).detect(crop) == []
 
 
+def test_a_face_both_models_found_is_confirmed_without_a_crop_look(monkeypatch):
+    """The whole-frame looks are evidence: a face both models found there needs no look at its crop,
+    so a photo with one clear face costs the three looks alone; a box only one model found still
+    gets its crop looked at."""
+    looks: list[tuple[int, int]] = []
+    original = detect.BlazeFace.faces
+
+    def counted(self, img):
+        looks.append(img.size)
+        return original(self, img)
+
+    monkeypatch.setattr(detect.BlazeFace, "faces", counted)
+    photo = astronaut().resize((504, 504), Image.Resampling.BILINEAR)
+    (face,) = FaceDetector().detect(photo)
+    assert len(looks) == 3, looks  # short-range, full-range, larger canvas: no crop
+    expected = FACE * 504 / 512
+    assert np.abs(face.box - [*expected[:2], *(expected[:2] + expected[2:])]).max() < 0.03 * 504, face.box
+
+    looks.clear()
+    box = np.array([10.0, 10.0, 60.0, 60.0])  # where neither model found anything
+    assert not detect.confirmed(FaceDetector().short, photo, box, seen=[])
+    assert len(looks) == 1
+
+
 def test_models_evaluate_measures_a_face_head_on_a_folder_of_crops(tmp_path):
     person = astronaut()
     face = FaceDetector().detect(person)[0]

@@ -20,7 +20,7 @@ from photocull.faces.heads import FaceHeads
 from photocull.scan.measure import sharpness
 
 # Bumped when detection or a face measure changes: photos analysed otherwise are analysed again.
-FACES_VERSION = "blazeface-0.10.21-confirmed.3+heads-2"
+FACES_VERSION = "blazeface-0.10.21-confirmed.4+heads-2"
 SHARPNESS_SIDE = 128  # face sharpness is measured at this size, so faces of one group compare on equal terms
 
 _THIS_PROCESS: dict[str, FaceAnalyser] = {}
