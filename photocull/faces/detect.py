@@ -9,6 +9,8 @@ the 192-px one, where overlapping tiles cost four times and cut faces at their e
 only when the *other* model also finds a face on a crop 2.2× the box around it, except a
 short-range box scored at least ``SHORT_SURE``: the full-range model misses many faces that fill
 the frame, so it cannot vouch for them (the GENKI-4K faces the detector used to miss were such faces).
+A box the other model already found on the whole frame (or on a crop looked at before) needs no
+look at its crop, and a large preview is shrunk once, to the larger canvas's scale, for all three looks.
 The whole-frame full-range pass costs a third of the detector and the larger canvas seems to cover
 it, but dropping it lost real faces in group photos that pasted test faces did not show.
 scripts/measure_face_detectors.py measures it; models/face_detector.md has the table and what was
