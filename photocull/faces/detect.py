@@ -100,12 +100,21 @@ class BlazeFace:
         self.model = LiteRTModel(spec.file, input_size=None if canvas is None else (height, width))
         self.anchors = _anchors(spec, width, height)
 
+    def scale(self, img: Image.Image) -> float:
+        """How much ``img`` is resized to fit the canvas, its aspect kept."""
+        width, height = self.canvas
+        return min(width / img.width, height / img.height)
+
+    def fitted(self, img: Image.Image) -> Image.Image:
+        """``img`` resized by ``scale``: what the look letterboxes into its canvas."""
+        scale = self.scale(img)
+        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        return img.resize(size, Image.Resampling.BILINEAR)
+
     def faces(self, img: Image.Image) -> list[Face]:
         """Faces in ``img`` (RGB), letterboxed into the canvas."""
         width, height = self.canvas
-        w, h = img.size
-        scale = min(width / w, height / h)
-        small = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
+        scale, small = self.scale(img), self.fitted(img)
         canvas = Image.new("RGB", self.canvas)
         ox, oy = (width - small.width) // 2, (height - small.height) // 2
         canvas.paste(small, (ox, oy))
@@ -194,21 +203,16 @@ class FaceDetector:
         A preview larger than the larger canvas is shrunk once to that canvas's scale and every
         look reads that copy: shrinking the preview three times was a sixth of the detector's time.
         """
-        base = img
-        if self.large is not None:
-            width, height = self.large[img.width >= img.height].canvas
-            scale = min(width / img.width, height / img.height)
-            if scale < 1:
-                size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-                base = img.resize(size, Image.Resampling.BILINEAR)
+        large = None if self.large is None else self.large[img.width >= img.height]
+        base = large.fitted(img) if large is not None and large.scale(img) < 1 else img
         back = img.width / base.width
 
         def looked(faces: list[Face]) -> list[Face]:
             return faces if base is img else [f.scaled(back) for f in faces]
 
         full = self.full.faces(base) if self.whole_frame else []
-        if self.large is not None:
-            full += self.large[img.width >= img.height].faces(base)
+        if large is not None:
+            full += large.faces(base)
         return looked(full), looked(self.short.faces(base))
 
     def detect(self, img: Image.Image) -> list[Face]:
@@ -224,10 +228,15 @@ class FaceDetector:
         return sorted(merge(found), key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
 
 
+def _overlaps(box: np.ndarray, boxes: list[np.ndarray]) -> bool:
+    """Whether any of ``boxes`` overlaps ``box`` as much as suppression merges (IoU > NMS_OVERLAP)."""
+    return bool(boxes) and bool((_iou(box, np.array(boxes)) > NMS_OVERLAP).any())
+
+
 def confirmed(model: BlazeFace, img: Image.Image, box: np.ndarray, seen: list[np.ndarray] | None = None) -> bool:
     """Whether ``model`` finds a face overlapping ``box``: among ``seen`` (boxes it already found in
     this image, which the faces of any crop looked at here join), or else on a crop around it."""
-    if seen is not None and seen and (_iou(box, np.array(seen)) > NMS_OVERLAP).any():
+    if seen is not None and _overlaps(box, seen):
         return True
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     side = max(box[2] - box[0], box[3] - box[1]) * CONFIRM_CROP
@@ -237,4 +246,4 @@ def confirmed(model: BlazeFace, img: Image.Image, box: np.ndarray, seen: list[np
     boxes = [f.box + offset for f in model.faces(crop)]
     if seen is not None:
         seen.extend(boxes)
-    return any(_iou(box, b[None])[0] > NMS_OVERLAP for b in boxes)
+    return _overlaps(box, boxes)
