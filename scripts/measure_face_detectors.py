@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 from photocull.faces.detect import SPECS, BlazeFace, Face, FaceDetector, confirmed, merge  # noqa: E402
 from photocull.scan.read import read_preview  # noqa: E402
-from synthetic import sample_photos  # noqa: E402
+from synthetic import paste_face, sample_photos  # noqa: E402
 
 Detect = Callable[[Image.Image], list[Face]]
 
@@ -157,12 +157,8 @@ def main() -> None:
         frames[fraction] = []
         for k in range(args.frames):
             frame = backgrounds[k % len(backgrounds)].resize((504, 378), Image.Resampling.BICUBIC)
-            face = Image.open(faces[-1 - k]).convert("RGB")
-            width = max(4, int(504 * fraction / 0.6))  # a GENKI crop's face is about 60% of its width
-            face = face.resize((width, int(width * face.height / face.width)), Image.Resampling.BICUBIC)
-            x, y = rng.randint(0, 504 - face.width), rng.randint(0, 378 - face.height)
-            frame.paste(face, (x, y))
-            frames[fraction].append((frame, (x, y, face.width, face.height)))
+            where = paste_face(frame, Image.open(faces[-1 - k]).convert("RGB"), fraction, rng)
+            frames[fraction].append((frame, where))
     photos = sorted(p for p in args.bench_photos.iterdir()) if args.bench_photos else []
     previews = [read_preview(str(p)).image.convert("RGB") for p in photos[:150]]
     for label, detect in configs.items():

@@ -40,6 +40,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from synthetic import paste_face, sample_photos  # noqa: E402
+
 PREVIEW = (504, 378)  # the scan's preview of a 4032×3024 photo
 GENKI_FIT_SHARE = 0.6
 _STATE: dict = {}
@@ -59,8 +61,6 @@ def _image(item: dict) -> Image.Image:
 
     if item["kind"] == "skimage":
         if "scenes" not in _STATE:
-            from synthetic import sample_photos
-
             _STATE["scenes"] = sample_photos()
         img = _STATE["scenes"][item["path"]].convert("RGB")
     else:
@@ -68,12 +68,7 @@ def _image(item: dict) -> Image.Image:
     if item.get("resize"):
         img = img.resize(PREVIEW, Image.Resampling.BICUBIC)
     if item.get("face"):
-        face = Image.open(item["face"]).convert("RGB")
-        width = max(4, int(img.width * item["fraction"] / 0.6))  # a GENKI crop's face is ~60% of its width
-        height = min(img.height, max(1, int(width * face.height / face.width)))
-        face = face.resize((width, height), Image.Resampling.BICUBIC)
-        rng = random.Random(item["seed"])
-        img.paste(face, (rng.randint(0, img.width - face.width), rng.randint(0, img.height - face.height)))
+        paste_face(img, Image.open(item["face"]).convert("RGB"), item["fraction"], random.Random(item["seed"]))
     return img
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,6 +105,18 @@ def close_eyes(img: Image.Image, eyes: np.ndarray) -> Image.Image:
         draw.arc((x - w, y - 1.6 * h, x + w, y + 0.9 * h), 20, 160, fill=(40, 30, 30), width=max(2, int(0.03 * iod)))
         ImageDraw.Draw(mask).ellipse((x - 0.36 * iod, y - 0.2 * iod, x + 0.36 * iod, y + 0.2 * iod), fill=255)
     return Image.composite(painted.filter(ImageFilter.GaussianBlur(0.01 * iod)), img.convert("RGB"), mask)
+
+
+def paste_face(frame: Image.Image, face: Image.Image, fraction: float, rng: random.Random) -> tuple[int, int, int, int]:
+    """Paste a GENKI-4K face photo into ``frame`` (in place) at a random place, sized so the face is
+    ``fraction`` of the frame's width (a GENKI crop's face is about 60% of its width), no taller than
+    the frame; returns where the pasted photo lies, (x, y, width, height)."""
+    width = max(4, int(frame.width * fraction / 0.6))
+    height = min(frame.height, max(1, int(width * face.height / face.width)))
+    face = face.resize((width, height), Image.Resampling.BICUBIC)
+    x, y = rng.randint(0, frame.width - width), rng.randint(0, frame.height - height)
+    frame.paste(face, (x, y))
+    return x, y, width, height
 
 
 def sample_photos() -> dict[str, Image.Image]:
