@@ -41,7 +41,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from photocull.base.heads import FACE_HEADS  # noqa: E402
-from photocull.report.saliency import METHODS, Explainer, keras, runner_up  # noqa: E402
+from photocull.report.maps import METHODS, runner_up  # noqa: E402
+from photocull.report.saliency import Explainer, keras  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 COMPARE_SIDE = 56  # maps are compared at this size (SSIM) or at their own resolution if smaller (Spearman)

@@ -53,3 +53,25 @@ def test_corrections_adapt_the_head_and_the_next_scan_uses_it(tmp_path):
     rescored = list(photo_records(db))
     agree = sum((r["happy"] < 0.5) == (Path(r["path"]).parent.name in sad_scenes) for r in rescored)
     assert agree >= 0.9 * len(rescored)
+
+
+def test_the_shipped_heads_read_without_keras_are_keras_own():
+    """explain and adapting read the shipped heads' weights from the ``.keras`` zip without Keras:
+    the same arrays and temperature as Keras loads, and the same probabilities."""
+    import keras
+    import numpy as np
+
+    from photocull.base.modelfiles import model_path
+    from photocull.mood.adapt import shipped_head
+
+    embeddings = np.random.default_rng(0).uniform(0.0, 3.0, (8, 1280)).astype(np.float32)
+    for spec in HEADS.values():
+        ours = shipped_head(spec)
+        model = keras.saving.load_model(model_path(spec.head_file), compile=False)
+        for ours_w, theirs_w in zip(
+            (ours.hidden_w, ours.hidden_b, ours.logits_w, ours.logits_b),
+            model.get_layer("hidden").get_weights() + model.get_layer("logits").get_weights(),
+        ):
+            np.testing.assert_array_equal(ours_w, theirs_w)
+        assert ours.temperature == model.get_layer("temperature").get_config()["scale"]
+        np.testing.assert_allclose(ours.probabilities(embeddings), model.predict_on_batch(embeddings), atol=1e-6)

@@ -20,9 +20,10 @@ from photocull.base.heads import HEADS
 from photocull.base.modelfiles import models_dir
 from photocull.mood.backbone import EMBEDDING_LAYER
 from photocull.mood.scoring import load_classifier
-from photocull.report import explain, panel, saliency
+from photocull.report import explain, maps, panel, saliency
+from photocull.report.maps import explain_image
 from photocull.report.panel import Explanation
-from photocull.report.saliency import Explainer, explain_image
+from photocull.report.saliency import Explainer
 from photocull.scan.model_input import to_model_input
 from synthetic import save_photo
 
@@ -123,7 +124,7 @@ def _class_contrast(trained: Explainer, inputs: list[np.ndarray], method: str) -
     rhos = []
     for x in inputs:
         mine, top, scores = trained.raw_map(x, method=method)
-        other = saliency.runner_up(scores, top)
+        other = maps.runner_up(scores, top)
         rhos.append(_spearman(mine, trained.raw_map(x, class_name=other, method=method)[0]))
     return float(np.median(rhos))
 
@@ -133,12 +134,12 @@ def _class_contrast(trained: Explainer, inputs: list[np.ndarray], method: str) -
 # The same bounds fail Grad-CAM++, whose map is dominated by where the backbone fires whatever the
 # head or class (measured on these photos: .9+ for both), so they tell a model-blind map apart.
 def test_default_map_depends_on_the_trained_head(explainer, random_head, real_inputs):
-    assert saliency.DEFAULT_METHOD == "contrast"
-    assert _randomisation(explainer, random_head, real_inputs, saliency.DEFAULT_METHOD) <= 0.5
+    assert maps.DEFAULT_METHOD == "contrast"
+    assert _randomisation(explainer, random_head, real_inputs, maps.DEFAULT_METHOD) <= 0.5
 
 
 def test_default_map_depends_on_the_class(explainer, real_inputs):
-    assert _class_contrast(explainer, real_inputs, saliency.DEFAULT_METHOD) <= 0.5
+    assert _class_contrast(explainer, real_inputs, maps.DEFAULT_METHOD) <= 0.5
 
 
 def test_the_bounds_fail_a_model_blind_map(explainer, random_head, real_inputs):
@@ -159,7 +160,7 @@ def test_cli_offers_every_method():
     from photocull.cli.main import explain as command
 
     method = next(p for p in command.params if p.name == "method")
-    assert tuple(method.type.choices) == saliency.METHODS and method.default == saliency.DEFAULT_METHOD
+    assert tuple(method.type.choices) == maps.METHODS and method.default == maps.DEFAULT_METHOD
 
 
 @pytest.mark.parametrize("method", ["gradcam++", "saliency"])
@@ -175,7 +176,7 @@ def test_default_class_is_the_top_class_and_scores_cover_every_class(explainer, 
     assert list(explanation.scores) == list(HEADS["happy-sad"].classes)
     assert sum(explanation.scores.values()) == pytest.approx(1.0, abs=1e-6)
     assert explanation.class_name == max(explanation.scores, key=explanation.scores.get)
-    assert (explanation.model, explanation.method) == ("happy-sad", saliency.DEFAULT_METHOD)
+    assert (explanation.model, explanation.method) == ("happy-sad", maps.DEFAULT_METHOD)
 
 
 def test_png_has_photo_and_panel_and_is_recorded(explainer, chelsea, tmp_path, db):
@@ -205,8 +206,8 @@ def test_default_output_names_photo_model_and_class_in_the_current_directory(tmp
 
 
 def test_exif_rotated_photo_is_explained_upright(explainer, chelsea, tmp_path):
-    upright = saliency.explain_photo(save_photo(chelsea, tmp_path / "upright.jpg"))
-    rotated = saliency.explain_photo(save_photo(chelsea, tmp_path / "rotated.jpg", orientation=6))
+    upright = maps.explain_photo(save_photo(chelsea, tmp_path / "upright.jpg"))
+    rotated = maps.explain_photo(save_photo(chelsea, tmp_path / "rotated.jpg", orientation=6))
     assert rotated.heatmap.shape == upright.heatmap.shape == (chelsea.height, chelsea.width)
     assert _corr(rotated.heatmap, upright.heatmap) > 0.9
 
@@ -232,9 +233,9 @@ def test_clear_errors(explainer, chelsea, tmp_path):
     not_a_photo = tmp_path / "notes.jpg"
     not_a_photo.write_text("shopping list")
     with pytest.raises(PhotocullError, match="cannot explain .*notes.jpg: not an image"):
-        saliency.explain_photo(not_a_photo)
+        maps.explain_photo(not_a_photo)
     with pytest.raises(PhotocullError, match="cannot explain .*missing.jpg"):
-        saliency.explain_photo(tmp_path / "missing.jpg")
+        maps.explain_photo(tmp_path / "missing.jpg")
     with pytest.raises(PhotocullError, match="unknown class 'joy'.*choose one of sad, happy"):
         explain_image(chelsea, class_name="joy")
     with pytest.raises(PhotocullError, match="unknown model 'smile'.*happy-sad"):
@@ -277,3 +278,39 @@ def test_cli_explains_a_photo_and_a_group(chelsea, tmp_path, monkeypatch):
     assert group.exit_code == 0, group.output
     assert (tmp_path / "g.png").exists()
     assert runner.invoke(cli, ["--db", db, "explain"]).exit_code == 2  # neither a photo nor --group
+
+
+@pytest.mark.parametrize("model", ["happy-sad", "emotion"])
+def test_the_default_map_without_tensorflow_is_the_keras_one(model, real_inputs):
+    """The contrast map from LiteRT and numpy (photocull.mood.cam) against tf-keras-vis' Grad-CAM of
+    the Keras classifier, on real photos and several class pairs: the same map and scores, to float
+    rounding."""
+    light, keras_explainer = maps.contrast_explainer(model), saliency.get_explainer(model)
+    classes = light.classes
+    pairs = [(classes[0], classes[-1]), (classes[-1], classes[0]), (classes[1], classes[-2])]
+    for x in real_inputs:
+        light_scores, keras_scores = light.scores(x), keras_explainer.scores(x)
+        assert list(light_scores) == list(keras_scores)
+        np.testing.assert_allclose(list(light_scores.values()), list(keras_scores.values()), atol=1e-5)
+        _, feature_map = light.cam.scores_and_map(x)
+        for target, other in pairs:
+            ours = light.cam.contrast(feature_map, classes.index(target), classes.index(other))
+            theirs, _, _ = keras_explainer.raw_map(x, class_name=target, method="contrast", against=other)
+            assert ours.shape == theirs.shape == (7, 7)
+            assert np.abs(ours - theirs).max() <= 1e-4 * np.abs(theirs).max()
+
+
+def test_the_default_explanation_imports_no_tensorflow(chelsea, tmp_path, proc_env):
+    """``photocull explain PHOTO`` with the defaults starts in about a second: no TensorFlow, no Keras."""
+    import subprocess
+    import sys
+
+    photo = save_photo(chelsea, tmp_path / "cat.jpg")
+    code = (
+        "import sys; from photocull.report.explain import explain_to_file; "
+        f"explain_to_file({str(photo)!r}, {str(tmp_path / 'cat.png')!r}, model='emotion'); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'tf_keras_vis'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=proc_env)
+    assert out.stdout.strip() == "[]"
+    assert (tmp_path / "cat.png").exists()

@@ -12,6 +12,9 @@ scan re-scores the library.
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,16 +87,36 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def shipped_head(spec: HeadSpec) -> NumpyHead:
-    """The installed Keras head's weights as numpy (this imports Keras: training only, never a scan)."""
-    import keras
+    """The installed Keras head's weights as numpy, read from its ``.keras`` file without Keras.
+
+    ``explain`` and adapting need only these four arrays and the temperature; importing Keras (and
+    TensorFlow with it) would cost seconds. The file is a zip of the layers' config and an HDF5 file
+    of their weights, where Keras names each layer's weights by its class in layer order (``dense``,
+    ``dense_1``). A file whose layers are not embedding → Dense(relu) → Dense → Rescaling → softmax is
+    refused rather than misread (tests/test_adapt.py compares with Keras' own loading).
+    """
+    import h5py
 
     from photocull.base.modelfiles import model_path
 
-    model = keras.saving.load_model(model_path(spec.head_file), compile=False)
-    hidden_w, hidden_b = model.get_layer("hidden").get_weights()
-    logits_w, logits_b = model.get_layer("logits").get_weights()
-    temperature = float(model.get_layer("temperature").get_config()["scale"])
-    return NumpyHead(hidden_w, hidden_b, logits_w, logits_b, temperature)
+    path = model_path(spec.head_file)
+    with zipfile.ZipFile(path) as archive:
+        layers = json.loads(archive.read("config.json"))["config"]["layers"]
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+    kinds = [(layer["class_name"], layer["config"]) for layer in layers if layer["class_name"] != "Dropout"]
+    shape = [kind for kind, _ in kinds]
+    if shape != ["InputLayer", "Dense", "Dense", "Rescaling", "Activation"] or (
+        kinds[1][1]["activation"],
+        kinds[2][1]["activation"],
+        kinds[4][1]["activation"],
+    ) != ("relu", "linear", "softmax"):
+        raise ValueError(f"{path.name} is not a head photocull can read (layers: {', '.join(shape)})")
+    with h5py.File(weights, "r") as h5:
+        hidden_w, hidden_b = (np.asarray(h5[f"layers/dense/vars/{i}"], np.float32) for i in (0, 1))
+        logits_w, logits_b = (np.asarray(h5[f"layers/dense_1/vars/{i}"], np.float32) for i in (0, 1))
+    if hidden_w.shape[1] != logits_w.shape[0] or logits_w.shape[1] != len(spec.classes):
+        raise ValueError(f"{path.name} holds weights of unexpected shapes {hidden_w.shape} and {logits_w.shape}")
+    return NumpyHead(hidden_w, hidden_b, logits_w, logits_b, float(kinds[3][1]["scale"]))
 
 
 def adapt(base: NumpyHead, embeddings: np.ndarray, labels: np.ndarray, l2: float = L2) -> NumpyHead:

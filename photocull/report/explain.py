@@ -11,15 +11,8 @@ from PIL import Image
 from photocull.base.atomic import atomic_write
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import FACE_HEADS
+from photocull.report.maps import DEFAULT_METHOD, check_method, check_model, explainer, load_photo, reading
 from photocull.report.panel import Explanation, render_group_png, render_png
-from photocull.report.saliency import (
-    DEFAULT_METHOD,
-    check_method,
-    check_model,
-    get_explainer,
-    load_photo,
-    reading,
-)
 from photocull.scan.read import read_preview
 from photocull.store.explanations import record_explanation as store_explanation
 from photocull.store.groups import load_groups
@@ -59,10 +52,9 @@ def explain_to_file(
 
         explanation, shown = explain_face(path, model=model, face=face, class_name=class_name, method=method)
     else:
-        check_model(model)
-        check_method(method)
+        chosen = explainer(model, method)
         model_input, shown = load_photo(path)
-        explanation = get_explainer(model).explain(model_input, shown.size, class_name=class_name, method=method)
+        explanation = chosen.explain(model_input, shown.size, class_name=class_name, method=method)
     with reading(path):  # the header once, for the caption and the map's size
         header = read_preview(str(path))
     caption = [Path(path).name, f"taken {shown_time(header.captured_at) or 'at an unknown time'}"]
@@ -131,14 +123,14 @@ def explain_group_to_file(
         raise PhotocullError(f"there is no group {group_id}: it never existed or a rescan dissolved it")
     members = groups[0].members
     photos = [load_photo(m["path"]) for m in members]
-    explainer = get_explainer(model)
-    all_scores = [explainer.scores(model_input) for model_input, _ in photos]
-    mean = {c: sum(s[c] for s in all_scores) for c in explainer.classes}
+    chosen = explainer(model, method)
+    all_scores = [chosen.scores(model_input) for model_input, _ in photos]
+    mean = {c: sum(s[c] for s in all_scores) for c in chosen.classes}
     if class_name is None:
-        class_name = max(explainer.classes, key=lambda c: mean[c])
-    against = max((c for c in explainer.classes if c != class_name), key=lambda c: mean[c])
+        class_name = max(chosen.classes, key=lambda c: mean[c])
+    against = max((c for c in chosen.classes if c != class_name), key=lambda c: mean[c])
     explanations = [
-        explainer.explain(x, shown.size, class_name=class_name, method=method, against=against) for x, shown in photos
+        chosen.explain(x, shown.size, class_name=class_name, method=method, against=against) for x, shown in photos
     ]
     title = f"{model}: {class_name}" + (f" rather than {against}" if method == "contrast" else "")
     rows: list[tuple[str, list[Explanation | None]]] = [(title, list(explanations))]

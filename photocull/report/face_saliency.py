@@ -20,8 +20,9 @@ from photocull.base.heads import FACE_HEADS
 from photocull.base.modelfiles import WHAT_TO_DO, model_path
 from photocull.faces.crops import equalized, eye_frames, eye_patches, face_crop, face_frame, uncut
 from photocull.faces.detect import FaceDetector
+from photocull.report.maps import DEFAULT_METHOD, check_method, display_image, reading
 from photocull.report.panel import Explanation
-from photocull.report.saliency import DEFAULT_METHOD, Explainer, check_method, display_image, keras, reading
+from photocull.report.saliency import Explainer, keras
 from photocull.scan.read import read_preview
 
 

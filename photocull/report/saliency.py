@@ -1,8 +1,10 @@
-"""Why did the model score this photo so? Heat maps of what a mood model looked at.
+"""Why did the model score this photo so? Heat maps of what a mood model looked at, with TensorFlow.
 
 A person deciding between near-duplicates should be able to check that "happy" came from the faces,
 not from a bright sky. The maps come from tf-keras-vis on the same classifier the scan uses, with
-its final softmax made linear so gradients follow the class logit instead of saturating.
+its final softmax made linear so gradients follow the class logit instead of saturating. A mood
+model's default map (``contrast``) needs none of this: photocull.report.maps draws it without
+TensorFlow, and this module serves the other methods and the face heads.
 """
 
 from __future__ import annotations
@@ -12,18 +14,21 @@ import functools
 import io
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from photocull.base.errors import PhotocullError
-from photocull.base.heads import HEADS
 from photocull.mood.tfquiet import import_tensorflow_quietly
+from photocull.report.maps import (
+    DEFAULT_METHOD,
+    check_method,
+    check_model,
+    chosen_class,
+    contrast_class,
+    runner_up,
+)
 from photocull.report.panel import Explanation, resize_map
-from photocull.scan.model_input import load_model_input, to_model_input
-from photocull.scan.read import UnreadablePhoto, read_preview
 
 import_tensorflow_quietly()
 
@@ -41,11 +46,6 @@ with warnings.catch_warnings():  # tf-keras-vis 0.8.7 imports zoom from a deprec
 from photocull.mood.backbone import LAST_CONV_LAYER  # noqa: E402
 from photocull.mood.scoring import load_classifier  # noqa: E402
 
-METHODS = ("contrast", "gradcam++", "gradcam", "saliency", "scorecam")
-# The default: the only method whose maps pass both sanity checks on real photos (README, "Explanations
-# you can trust"; scripts/sanity_saliency.py). Grad-CAM++ barely depends on the head or the class.
-DEFAULT_METHOD = "contrast"
-DISPLAY_SIZE = 512  # long side of the rendered photo and of the map
 SMOOTH_SAMPLES = 20
 SMOOTH_NOISE = 0.2  # SmoothGrad's noise σ as a fraction of the input's value range (tf-keras-vis default)
 NOISE_SEED = 0
@@ -120,17 +120,11 @@ class Explainer:
         the class against ``against`` (default: the runner-up)."""
         check_method(method)
         scores = self.scores(model_input)
-        target = class_name if class_name is not None else max(scores, key=lambda c: scores[c])
-        if target not in scores:
-            raise PhotocullError(
-                f"unknown class {target!r} for model {self.name}: choose one of {', '.join(self.classes)}"
-            )
+        target = chosen_class(self.name, scores, class_name)
         if self.binary:
             score: Callable[[Any], Any] = BinaryScore(target == self.classes[1])
         elif method == "contrast":
-            other = self.contrasted(scores, target, method, against)
-            if other is None or other not in scores or other == target:
-                raise PhotocullError(f"cannot contrast {target!r} with {other!r}: choose another class of {self.name}")
+            other = contrast_class(self.name, scores, target, against)
             score = _contrast_score(self.classes.index(target), self.classes.index(other))
         else:
             score = CategoricalScore(self.classes.index(target))
@@ -177,11 +171,6 @@ class Explainer:
         return np.asarray(grads).mean(axis=0).max(axis=-1)
 
 
-def runner_up(scores: dict[str, float], target: str) -> str:
-    """The class a contrastive map explains ``target`` against: the most probable other one."""
-    return max((c for c in scores if c != target), key=lambda c: scores[c])
-
-
 def _contrast_score(target: int, other: int) -> Callable[[Any], Any]:
     """Grad-CAM's score for "why ``target`` rather than ``other``": the difference of their logits.
     With one shared embedding, a class's own logit mostly tracks where the backbone fires; the
@@ -206,16 +195,6 @@ def _batch(model_input: np.ndarray) -> np.ndarray:
     return np.asarray(model_input, dtype=np.float32)[None]
 
 
-def check_method(method: str) -> None:
-    if method not in METHODS:
-        raise PhotocullError(f"unknown explanation method {method!r}: choose one of {', '.join(METHODS)}")
-
-
-def check_model(model: str) -> None:
-    if model not in HEADS:
-        raise PhotocullError(f"unknown model {model!r}: choose one of {', '.join(HEADS)}")
-
-
 @functools.cache
 def get_explainer(model: str = "happy-sad") -> Explainer:
     """The process-wide explainer for one model, loaded on first use (loading costs ~2 s)."""
@@ -227,50 +206,3 @@ def get_explainer(model: str = "happy-sad") -> Explainer:
             f"cannot load the {model} model: {exc}. Reinstall photocull or set PHOTOCULL_MODELS to the folder with the models."
         ) from exc
     return Explainer(classifier, classes, model)
-
-
-def display_image(img: Image.Image, size: int = DISPLAY_SIZE) -> Image.Image:
-    """An RGB copy no longer than ``size`` on its long side, never enlarged."""
-    shown = img.convert("RGB")
-    shown.thumbnail((size, size), Image.Resampling.LANCZOS)
-    return shown
-
-
-@contextlib.contextmanager
-def reading(path: str | Path) -> Iterator[None]:
-    """Turn a photo that cannot be read into a PhotocullError naming it."""
-    try:
-        yield
-    except UnreadablePhoto as exc:
-        raise PhotocullError(f"cannot explain {path}: {exc}") from None
-    except OSError as exc:
-        raise PhotocullError(f"cannot explain {path}: {exc.strerror or exc}") from None
-
-
-def load_photo(path: str | Path) -> tuple[np.ndarray, Image.Image]:
-    """The model input exactly as a scan makes it (so scores match the stored ones) and an upright
-    display image; an unreadable file becomes a PhotocullError naming it."""
-    with reading(path):
-        model_input = load_model_input(path)
-        shown = display_image(read_preview(str(path), draft_size=(DISPLAY_SIZE, DISPLAY_SIZE)).image)
-    return model_input, shown
-
-
-def explain_image(
-    img: Image.Image, *, model: str = "happy-sad", class_name: str | None = None, method: str = DEFAULT_METHOD
-) -> Explanation:
-    """Explain an upright in-memory photo; the map has the size ``display_image(img)`` would have."""
-    check_method(method)
-    return get_explainer(model).explain(
-        to_model_input(img), display_image(img).size, class_name=class_name, method=method
-    )
-
-
-def explain_photo(
-    path: str | Path, *, model: str = "happy-sad", class_name: str | None = None, method: str = DEFAULT_METHOD
-) -> Explanation:
-    """Explain one photo file for ``class_name`` (default: the model's top class)."""
-    check_model(model)
-    check_method(method)
-    model_input, shown = load_photo(path)
-    return get_explainer(model).explain(model_input, shown.size, class_name=class_name, method=method)

@@ -72,7 +72,7 @@ class _State:
         self.local = threading.local()
         self.thumbnails = ThumbnailCache()
         self.predictor = Predictor()
-        self.explain_lock = threading.Lock()  # TensorFlow's saliency maps, one at a time
+        self.explain_lock = threading.Lock()  # saliency maps (LiteRT or TensorFlow), one at a time
         self.explain_dir = Path(tempfile.mkdtemp(prefix="photocull-explain-"))
 
     @property

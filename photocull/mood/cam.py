@@ -1,0 +1,75 @@
+"""Grad-CAM of a mood head without TensorFlow: the map ``explain`` draws by default, in a second.
+
+The default explanation ("contrast": Grad-CAM of one class's logit minus another's, its sign kept)
+needs two things: the backbone's last convolution map for the photo, and the gradient of the
+score with respect to that map. After the map come only a global average and the head
+(embedding → Dense(relu) → Dense → ×temperature), so the gradient is three small matrix products.
+The map comes from the LiteRT file the scan scores with, the map added to its outputs; importing
+TensorFlow and building the Keras model took 4–6 s of a cold ``explain``'s 5–9 s. The other
+methods differentiate through the whole backbone and keep TensorFlow (photocull.report.saliency);
+tests/test_explain.py checks that both give the same contrast map.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+from photocull.base.heads import EMBEDDING_DIM, HEADS
+from photocull.base.litert import LiteRTModel, with_outputs
+from photocull.mood.adapt import NumpyHead, shipped_head
+from photocull.mood.litert import SCORER_FILE
+
+
+def with_last_map(content: bytes) -> bytes:
+    """The scorer file with the last convolution's map as one more output: the map the global
+    average that makes the embedding reads (found by that op, not by a converter-made name)."""
+    model = schema.Model.GetRootAs(content, 0)
+    graph = model.Subgraphs(0)
+    outputs = {graph.Outputs(i) for i in range(graph.OutputsLength())}
+    for k in range(graph.OperatorsLength()):
+        op = graph.Operators(k)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        is_mean = max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == schema.BuiltinOperator.MEAN
+        if is_mean and op.Outputs(0) in outputs:
+            source = graph.Tensors(op.Inputs(0))
+            if source.ShapeLength() == 4 and source.Shape(3) == EMBEDDING_DIM:
+                return with_outputs(content, [op.Inputs(0)])
+    raise ValueError(f"{SCORER_FILE} has no global average over a {EMBEDDING_DIM}-channel map")
+
+
+class HeadCam:
+    """One shipped mood head's scores and contrast maps for 224×224 RGB model inputs."""
+
+    def __init__(self, name: str) -> None:
+        self.classes = list(HEADS[name].classes)
+        self.head: NumpyHead = shipped_head(HEADS[name])
+        self.model = LiteRTModel(SCORER_FILE, threads=2, edit=with_last_map)
+
+    def _map(self, model_input: np.ndarray) -> np.ndarray:
+        batch = np.asarray(model_input, dtype=np.float32)[None]
+        (feature_map,) = (out for out in self.model.run(batch) if out.ndim == 4)
+        result: np.ndarray = feature_map[0]
+        return result
+
+    def scores_and_map(self, model_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(class probabilities, the last convolution's map [7, 7, 1280]) for one model input."""
+        feature_map = self._map(model_input)
+        return self.head.probabilities(feature_map.mean(axis=(0, 1))[None])[0], feature_map
+
+    def contrast(self, feature_map: np.ndarray, target: int, other: int) -> np.ndarray:
+        """Grad-CAM of ``logit[target] - logit[other]`` over ``feature_map``, sign kept (7×7).
+
+        tf-keras-vis computes it as the map's channels weighted by the mean gradient over the
+        map's cells; through a global average every cell's gradient is the embedding's over the
+        number of cells.
+        """
+        head = self.head
+        embedding = feature_map.mean(axis=(0, 1))
+        hidden = embedding @ head.hidden_w + head.hidden_b
+        d_logits = np.zeros(len(self.classes), np.float32)
+        d_logits[target], d_logits[other] = 1.0, -1.0
+        d_hidden = (head.logits_w @ d_logits) * head.temperature * (hidden > 0)
+        weights = (head.hidden_w @ d_hidden) / (feature_map.shape[0] * feature_map.shape[1])
+        cam: np.ndarray = feature_map @ weights
+        return cam.astype(np.float32)

@@ -1,0 +1,181 @@
+"""Which explainer draws a map, and what every explainer shares, without importing TensorFlow.
+
+The default map of a mood model (``contrast``) comes from LiteRT and numpy (photocull.mood.cam):
+``photocull explain PHOTO`` then starts in about a second instead of the 5–9 s that importing
+TensorFlow and building the Keras model took. Every other method, and every face head, uses the
+Keras explainers of photocull.report.saliency, imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+from PIL import Image
+
+from photocull.base.errors import PhotocullError
+from photocull.base.heads import HEADS
+from photocull.base.modelfiles import WHAT_TO_DO
+from photocull.mood.cam import HeadCam
+from photocull.report.panel import Explanation, resize_map
+from photocull.scan.model_input import load_model_input, to_model_input
+from photocull.scan.read import UnreadablePhoto, read_preview
+
+if TYPE_CHECKING:
+    from photocull.report.saliency import Explainer
+
+METHODS = ("contrast", "gradcam++", "gradcam", "saliency", "scorecam")
+# The default: the only method whose maps pass both sanity checks on real photos (README, "Explanations
+# you can trust"; scripts/sanity_saliency.py). Grad-CAM++ barely depends on the head or the class.
+DEFAULT_METHOD = "contrast"
+DISPLAY_SIZE = 512  # long side of the rendered photo and of the map
+
+
+class PhotoExplainer(Protocol):
+    """What ``explain`` asks of an explainer of one model: its classes, scores and maps."""
+
+    classes: list[str]
+
+    def scores(self, model_input: np.ndarray) -> dict[str, float]: ...
+
+    def explain(
+        self,
+        model_input: np.ndarray,
+        map_size: tuple[int, int],
+        *,
+        class_name: str | None = None,
+        method: str = DEFAULT_METHOD,
+        against: str | None = None,
+    ) -> Explanation: ...
+
+
+def explainer(model: str, method: str = DEFAULT_METHOD) -> PhotoExplainer | Explainer:
+    """The process-wide explainer of a mood ``model`` for ``method``: TensorFlow-free for ``contrast``."""
+    check_model(model)
+    check_method(method)
+    if method == "contrast":
+        return contrast_explainer(model)
+    from photocull.report.saliency import get_explainer
+
+    return get_explainer(model)
+
+
+@functools.cache
+def contrast_explainer(model: str) -> ContrastExplainer:
+    try:
+        return ContrastExplainer(model)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        raise PhotocullError(f"cannot load the {model} model: {exc}. {WHAT_TO_DO}") from exc
+
+
+class ContrastExplainer:
+    """A mood head's ``contrast`` maps and scores from LiteRT and numpy: the Keras explainer's, to
+    float rounding (tests/test_explain.py), without TensorFlow."""
+
+    def __init__(self, model: str) -> None:
+        self.name = model
+        self.cam = HeadCam(model)
+        self.classes = self.cam.classes
+
+    def scores(self, model_input: np.ndarray) -> dict[str, float]:
+        """Class probabilities, equal to the scan's scores for this input."""
+        probabilities, _ = self.cam.scores_and_map(model_input)
+        return {c: float(p) for c, p in zip(self.classes, probabilities)}
+
+    def explain(
+        self,
+        model_input: np.ndarray,
+        map_size: tuple[int, int],
+        *,
+        class_name: str | None = None,
+        method: str = DEFAULT_METHOD,
+        against: str | None = None,
+    ) -> Explanation:
+        """Why ``class_name`` (default: the top class) rather than ``against`` (default: the runner-up)."""
+        if method != "contrast":
+            raise ValueError(f"a ContrastExplainer draws contrast maps, not {method!r}")
+        probabilities, feature_map = self.cam.scores_and_map(model_input)
+        scores = {c: float(p) for c, p in zip(self.classes, probabilities)}
+        target = chosen_class(self.name, scores, class_name)
+        other = contrast_class(self.name, scores, target, against)
+        raw = self.cam.contrast(feature_map, self.classes.index(target), self.classes.index(other))
+        return Explanation(resize_map(raw, map_size), target, scores, method, self.name, other)
+
+
+def chosen_class(model: str, scores: dict[str, float], class_name: str | None) -> str:
+    """The class to explain: ``class_name``, checked, or the model's top class."""
+    target = class_name if class_name is not None else max(scores, key=lambda c: scores[c])
+    if target not in scores:
+        raise PhotocullError(f"unknown class {target!r} for model {model}: choose one of {', '.join(scores)}")
+    return target
+
+
+def contrast_class(model: str, scores: dict[str, float], target: str, against: str | None) -> str:
+    """The class a contrast map weighs ``target`` against: ``against``, checked, or the runner-up."""
+    other = against if against is not None else runner_up(scores, target)
+    if other not in scores or other == target:
+        raise PhotocullError(f"cannot contrast {target!r} with {other!r}: choose another class of {model}")
+    return other
+
+
+def runner_up(scores: dict[str, float], target: str) -> str:
+    """The class a contrastive map explains ``target`` against: the most probable other one."""
+    return max((c for c in scores if c != target), key=lambda c: scores[c])
+
+
+def check_method(method: str) -> None:
+    if method not in METHODS:
+        raise PhotocullError(f"unknown explanation method {method!r}: choose one of {', '.join(METHODS)}")
+
+
+def check_model(model: str) -> None:
+    if model not in HEADS:
+        raise PhotocullError(f"unknown model {model!r}: choose one of {', '.join(HEADS)}")
+
+
+def display_image(img: Image.Image, size: int = DISPLAY_SIZE) -> Image.Image:
+    """An RGB copy no longer than ``size`` on its long side, never enlarged."""
+    shown = img.convert("RGB")
+    shown.thumbnail((size, size), Image.Resampling.LANCZOS)
+    return shown
+
+
+@contextlib.contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Turn a photo that cannot be read into a PhotocullError naming it."""
+    try:
+        yield
+    except UnreadablePhoto as exc:
+        raise PhotocullError(f"cannot explain {path}: {exc}") from None
+    except OSError as exc:
+        raise PhotocullError(f"cannot explain {path}: {exc.strerror or exc}") from None
+
+
+def load_photo(path: str | Path) -> tuple[np.ndarray, Image.Image]:
+    """The model input exactly as a scan makes it (so scores match the stored ones) and an upright
+    display image; an unreadable file becomes a PhotocullError naming it."""
+    with reading(path):
+        model_input = load_model_input(path)
+        shown = display_image(read_preview(str(path), draft_size=(DISPLAY_SIZE, DISPLAY_SIZE)).image)
+    return model_input, shown
+
+
+def explain_photo(
+    path: str | Path, *, model: str = "happy-sad", class_name: str | None = None, method: str = DEFAULT_METHOD
+) -> Explanation:
+    """Explain one photo file for ``class_name`` (default: the model's top class)."""
+    chosen = explainer(model, method)
+    model_input, shown = load_photo(path)
+    return chosen.explain(model_input, shown.size, class_name=class_name, method=method)
+
+
+def explain_image(
+    img: Image.Image, *, model: str = "happy-sad", class_name: str | None = None, method: str = DEFAULT_METHOD
+) -> Explanation:
+    """Explain an upright in-memory photo; the map has the size ``display_image(img)`` would have."""
+    chosen = explainer(model, method)
+    return chosen.explain(to_model_input(img), display_image(img).size, class_name=class_name, method=method)
