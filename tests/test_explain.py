@@ -301,16 +301,19 @@ def test_the_default_map_without_tensorflow_is_the_keras_one(model, real_inputs)
 
 
 def test_the_default_explanation_imports_no_tensorflow(chelsea, tmp_path, proc_env):
-    """``photocull explain PHOTO`` with the defaults starts in about a second: no TensorFlow, no Keras."""
+    """``photocull explain PHOTO`` with the default method starts in about a second, for a mood model
+    and for a face head: no TensorFlow, no Keras."""
     import subprocess
     import sys
 
     photo = save_photo(chelsea, tmp_path / "cat.jpg")
+    person = save_photo(Image.fromarray(data.astronaut()), tmp_path / "astronaut.jpg")
     code = (
         "import sys; from photocull.report.explain import explain_to_file; "
         f"explain_to_file({str(photo)!r}, {str(tmp_path / 'cat.png')!r}, model='emotion'); "
+        f"explain_to_file({str(person)!r}, {str(tmp_path / 'smile.png')!r}, model='smile'); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'tf_keras_vis'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=proc_env)
     assert out.stdout.strip() == "[]"
-    assert (tmp_path / "cat.png").exists()
+    assert (tmp_path / "cat.png").exists() and (tmp_path / "smile.png").exists()

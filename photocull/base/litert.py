@@ -68,6 +68,40 @@ def with_outputs(content: bytes, tensors: list[int]) -> bytes:
     return bytes(builder.Output())
 
 
+def _code(model: schema.Model, op: schema.Operator) -> int:
+    code = model.OperatorCodes(op.OpcodeIndex())
+    return int(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
+
+
+def pooled_dense(content: bytes) -> tuple[int, np.ndarray, np.ndarray]:
+    """Where a classifier file's last convolution map ends: (the map's tensor, the dense layer's
+    weights [classes, channels], its bias), for a file that ends map → [max pool] → global mean →
+    fully connected → softmax or logistic, as the face heads do. Grad-CAM needs nothing else from
+    the network (photocull.faces.cam)."""
+    model = schema.Model.GetRootAs(content, 0)
+    graph = model.Subgraphs(0)
+    producer = {graph.Operators(k).Outputs(0): graph.Operators(k) for k in range(graph.OperatorsLength())}
+    final = producer[graph.Outputs(0)]
+    dense = producer.get(final.Inputs(0))
+    mean = None if dense is None else producer.get(dense.Inputs(0))
+    if dense is None or mean is None or _code(model, dense) != schema.BuiltinOperator.FULLY_CONNECTED:
+        raise ValueError("the file does not end in a dense layer over a global mean")
+    if _code(model, mean) != schema.BuiltinOperator.MEAN:
+        raise ValueError("the file does not end in a dense layer over a global mean")
+    source = mean.Inputs(0)
+    pool = producer.get(source)
+    if pool is not None and _code(model, pool) == schema.BuiltinOperator.MAX_POOL_2D:
+        source = pool.Inputs(0)
+
+    def constant(index: int) -> np.ndarray:
+        tensor = graph.Tensors(index)
+        data = model.Buffers(tensor.Buffer()).DataAsNumpy().view(np.float32)
+        weights: np.ndarray = data.reshape(tuple(tensor.ShapeAsNumpy())).copy()
+        return weights
+
+    return source, constant(dense.Inputs(1)), constant(dense.Inputs(2))
+
+
 def release_file_pages(path: Path) -> None:
     """Drop the pages of ``path``'s read-only mapping from this process's memory (Linux).
 

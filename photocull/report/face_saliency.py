@@ -2,7 +2,8 @@
 
 The face is found, cut and levelled exactly as the scan does it (the scan's preview, the same
 detector, photocull.faces.crops), so ``--face N`` is the export's ``faces[N]`` and the scores are
-the stored ones up to the runtime (Keras here, LiteRT in the scan). The map over the 48×48 crop (or
+the stored ones up to the runtime (LiteRT for the default ``contrast`` map, as in the scan, without
+TensorFlow: photocull.faces.cam; Keras for the other methods). The map over the 48×48 crop (or
 over both 24×24 eye patches) is laid back onto the photo through the crop's own geometry: it
 covers the face and is zero elsewhere.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -18,17 +20,25 @@ from PIL import Image
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import FACE_HEADS
 from photocull.base.modelfiles import WHAT_TO_DO, model_path
+from photocull.faces.cam import FaceCam
 from photocull.faces.crops import equalized, eye_frames, eye_patches, face_crop, face_frame, uncut
 from photocull.faces.detect import FaceDetector
-from photocull.report.maps import DEFAULT_METHOD, check_method, display_image, reading
+from photocull.report.maps import DEFAULT_METHOD, check_method, chosen_class, contrast_class, display_image, reading
 from photocull.report.panel import Explanation
-from photocull.report.saliency import Explainer, keras
 from photocull.scan.read import read_preview
+
+if TYPE_CHECKING:
+    import keras
+
+    from photocull.report.saliency import Explainer
 
 
 @functools.cache
 def get_face_explainer(model: str) -> Explainer:
-    """The process-wide explainer of one face head (its Keras file), loaded on first use."""
+    """The process-wide explainer of one face head (its Keras file), loaded on first use: the methods
+    other than ``contrast``, which need TensorFlow."""
+    from photocull.report.saliency import Explainer, keras
+
     spec = FACE_HEADS[model]
     try:
         classifier = keras.models.load_model(model_path(spec.keras_file), compile=False)
@@ -36,6 +46,39 @@ def get_face_explainer(model: str) -> Explainer:
         raise PhotocullError(f"cannot load the {model} head: {exc}. {WHAT_TO_DO}") from exc
     classifier.trainable = False
     return Explainer(classifier, spec.classes, model, penultimate=cam_layer(classifier))
+
+
+class FaceContrastExplainer:
+    """A face head's ``contrast`` maps and scores from LiteRT and numpy (photocull.faces.cam): the
+    Keras explainer's, to float rounding (tests/test_explain.py), without TensorFlow."""
+
+    def __init__(self, model: str) -> None:
+        self.name = model
+        self.cam = FaceCam(model)
+        self.classes = self.cam.classes
+
+    def raw_map(
+        self, cut: np.ndarray, *, class_name: str | None = None, method: str = DEFAULT_METHOD
+    ) -> tuple[np.ndarray, str, dict[str, float]]:
+        """The map over the cut at the last convolution's resolution, the class it explains, the scores."""
+        if method != "contrast":
+            raise ValueError(f"a FaceContrastExplainer draws contrast maps, not {method!r}")
+        scores, feature_map = self.cam.scores_and_map(cut)
+        target = chosen_class(self.name, scores, class_name)
+        other = contrast_class(self.name, scores, target, None)
+        return self.cam.contrast(feature_map, self.classes.index(target), self.classes.index(other)), target, scores
+
+    def contrasted(self, scores: dict[str, float], target: str, method: str) -> str | None:
+        """The class the map weighs ``target`` against: the runner-up."""
+        return contrast_class(self.name, scores, target, None) if method == "contrast" else None
+
+
+@functools.cache
+def face_contrast_explainer(model: str) -> FaceContrastExplainer:
+    try:
+        return FaceContrastExplainer(model)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        raise PhotocullError(f"cannot load the {model} head: {exc}. {WHAT_TO_DO}") from exc
 
 
 @functools.cache
@@ -48,6 +91,8 @@ def cam_layer(classifier: keras.Model) -> str:
     """The layer the CAM methods weigh: the network's last activation before its output (an output
     that is itself an Activation layer, the expression head's softmax, does not count; a ReLU
     layer, as MobileNetV2 has, does)."""
+    import keras
+
     inner = classifier.layers[:-1]
     kinds = (keras.layers.Activation, keras.layers.ReLU)
     return str([layer.name for layer in inner if isinstance(layer, kinds)][-1])
@@ -68,7 +113,9 @@ def explain_face(
         raise PhotocullError(f"{path}: no face found, so there is nothing for the {model} head to explain")
     if not 0 <= face < len(found):
         raise PhotocullError(f"{path} has {len(found)} face(s): choose --face 0 to {len(found) - 1} (0 is the largest)")
-    explainer = get_face_explainer(model)
+    explainer: FaceContrastExplainer | Explainer = (
+        face_contrast_explainer(model) if method == "contrast" else get_face_explainer(model)
+    )
     grey = preview.convert("L")
     the_face = found[face]
     spec = FACE_HEADS[model]
