@@ -28,6 +28,12 @@ _MADV_DONTNEED = 4  # Linux's value
 _RESIZE_OPS = (schema.BuiltinOperator.RESIZE_BILINEAR, schema.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR)
 
 
+def op_code(model: schema.Model, op: schema.Operator) -> int:
+    """The builtin operator an op of ``model`` runs (schema.BuiltinOperator; old files keep it elsewhere)."""
+    code = model.OperatorCodes(op.OpcodeIndex())
+    return int(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
+
+
 def spatially_resized(content: bytes, height: int, width: int) -> bytes:
     """A fully convolutional image model's file, changed to take ``height``×``width`` inputs.
 
@@ -43,8 +49,7 @@ def spatially_resized(content: bytes, height: int, width: int) -> bytes:
     own_height, own_width = int(shape[1]), int(shape[2])
     for k in range(graph.OperatorsLength()):
         op = graph.Operators(k)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) not in _RESIZE_OPS:
+        if op_code(model, op) not in _RESIZE_OPS:
             continue
         sizes = model.Buffers(graph.Tensors(op.Inputs(1)).Buffer()).DataAsNumpy().view(np.int32)  # a view of ``data``
         if (int(sizes[0]) * height) % own_height or (int(sizes[1]) * width) % own_width:
@@ -68,14 +73,9 @@ def with_outputs(content: bytes, tensors: list[int]) -> bytes:
     return bytes(builder.Output())
 
 
-def _code(model: schema.Model, op: schema.Operator) -> int:
-    code = model.OperatorCodes(op.OpcodeIndex())
-    return int(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
-
-
-def pooled_dense(content: bytes) -> tuple[int, np.ndarray, np.ndarray]:
+def pooled_dense(content: bytes) -> tuple[int, np.ndarray]:
     """Where a classifier file's last convolution map ends: (the map's tensor, the dense layer's
-    weights [classes, channels], its bias), for a file that ends map → [max pool] → global mean →
+    weights [classes, channels]), for a file that ends map → [max pool] → global mean →
     fully connected → softmax or logistic, as the face heads do. Grad-CAM needs nothing else from
     the network (photocull.faces.cam)."""
     model = schema.Model.GetRootAs(content, 0)
@@ -84,22 +84,18 @@ def pooled_dense(content: bytes) -> tuple[int, np.ndarray, np.ndarray]:
     final = producer[graph.Outputs(0)]
     dense = producer.get(final.Inputs(0))
     mean = None if dense is None else producer.get(dense.Inputs(0))
-    if dense is None or mean is None or _code(model, dense) != schema.BuiltinOperator.FULLY_CONNECTED:
+    if dense is None or mean is None or op_code(model, dense) != schema.BuiltinOperator.FULLY_CONNECTED:
         raise ValueError("the file does not end in a dense layer over a global mean")
-    if _code(model, mean) != schema.BuiltinOperator.MEAN:
+    if op_code(model, mean) != schema.BuiltinOperator.MEAN:
         raise ValueError("the file does not end in a dense layer over a global mean")
     source = mean.Inputs(0)
     pool = producer.get(source)
-    if pool is not None and _code(model, pool) == schema.BuiltinOperator.MAX_POOL_2D:
+    if pool is not None and op_code(model, pool) == schema.BuiltinOperator.MAX_POOL_2D:
         source = pool.Inputs(0)
 
-    def constant(index: int) -> np.ndarray:
-        tensor = graph.Tensors(index)
-        data = model.Buffers(tensor.Buffer()).DataAsNumpy().view(np.float32)
-        weights: np.ndarray = data.reshape(tuple(tensor.ShapeAsNumpy())).copy()
-        return weights
-
-    return source, constant(dense.Inputs(1)), constant(dense.Inputs(2))
+    tensor = graph.Tensors(dense.Inputs(1))
+    weights: np.ndarray = model.Buffers(tensor.Buffer()).DataAsNumpy().view(np.float32)
+    return source, weights.reshape(tuple(tensor.ShapeAsNumpy())).copy()
 
 
 def release_file_pages(path: Path) -> None:

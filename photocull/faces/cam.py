@@ -26,7 +26,7 @@ class FaceCam:
     def __init__(self, name: str) -> None:
         spec = FACE_HEADS[name]
         self.classes = list(spec.classes)
-        source, self.weights, _ = pooled_dense(model_path(spec.litert_file).read_bytes())
+        source, self.weights = pooled_dense(model_path(spec.litert_file).read_bytes())
         self.model = LiteRTModel(spec.litert_file, edit=functools.partial(with_outputs, tensors=[source]))
 
     def scores_and_map(self, cut: np.ndarray) -> tuple[dict[str, float], np.ndarray]:

@@ -16,7 +16,7 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
 from photocull.base.heads import EMBEDDING_DIM, HEADS
-from photocull.base.litert import LiteRTModel, with_outputs
+from photocull.base.litert import LiteRTModel, op_code, with_outputs
 from photocull.mood.adapt import NumpyHead, shipped_head
 from photocull.mood.litert import SCORER_FILE
 
@@ -29,9 +29,7 @@ def with_last_map(content: bytes) -> bytes:
     outputs = {graph.Outputs(i) for i in range(graph.OutputsLength())}
     for k in range(graph.OperatorsLength()):
         op = graph.Operators(k)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        is_mean = max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == schema.BuiltinOperator.MEAN
-        if is_mean and op.Outputs(0) in outputs:
+        if op_code(model, op) == schema.BuiltinOperator.MEAN and op.Outputs(0) in outputs:
             source = graph.Tensors(op.Inputs(0))
             if source.ShapeLength() == 4 and source.Shape(3) == EMBEDDING_DIM:
                 return with_outputs(content, [op.Inputs(0)])
