@@ -75,3 +75,31 @@ def test_the_shipped_heads_read_without_keras_are_keras_own():
             np.testing.assert_array_equal(ours_w, theirs_w)
         assert ours.temperature == model.get_layer("temperature").get_config()["scale"]
         np.testing.assert_allclose(ours.probabilities(embeddings), model.predict_on_batch(embeddings), atol=1e-6)
+
+
+def test_explain_draws_with_the_head_the_scan_scores_with():
+    """After ``models train --from-feedback``, explain's scores are the scan's (the adapted head's),
+    on both the TensorFlow-free default and the Keras methods; a new head gets a new explainer."""
+    import numpy as np
+    import pytest
+    from PIL import Image
+    from skimage import data
+
+    from photocull.mood.adapt import NumpyHead, shipped_head
+    from photocull.report import maps
+    from photocull.scan.model_input import to_model_input
+
+    spec = HEADS["happy-sad"]
+    photo = to_model_input(Image.fromarray(data.chelsea()))
+    before = maps.explainer("happy-sad").scores(photo)
+    base = shipped_head(spec)
+    swapped = NumpyHead(  # the two classes' logits swapped: an adapted head that reads every photo the other way
+        base.hidden_w, base.hidden_b, base.logits_w[:, ::-1].copy(), base.logits_b[::-1].copy(), base.temperature
+    )
+    swapped.save(user_head_path(spec))
+    after = maps.explainer("happy-sad").scores(photo)
+    assert after["happy"] == pytest.approx(before["sad"], abs=1e-5)
+    assert maps.explainer("happy-sad", "gradcam++").scores(photo)["happy"] == pytest.approx(after["happy"], abs=1e-5)
+    scanned = LiteRTScorer().score(photo[None])[0]["happy"]
+    assert scanned == pytest.approx(after["happy"], abs=1e-5)
+    assert np.isclose(maps.explain_image(Image.fromarray(data.chelsea())).scores["happy"], after["happy"], atol=1e-5)

@@ -75,6 +75,22 @@ class NumpyHead:
             )
 
 
+def head_in_use(spec: HeadSpec) -> tuple[NumpyHead, str]:
+    """The head a scan scores with and its version: the person's adapted head when there is one
+    ("user-" and its digest, as the scores' version names it), else the shipped one ("shipped").
+    ``explain`` draws its maps with the same head, so a map explains the score the person sees."""
+    path = user_head_path(spec)
+    if path.exists():
+        return NumpyHead.load(path), f"user-{file_digest(path)}"
+    return shipped_head(spec), "shipped"
+
+
+def head_version(spec: HeadSpec) -> str:
+    """``head_in_use``'s version without reading the shipped head."""
+    path = user_head_path(spec)
+    return f"user-{file_digest(path)}" if path.exists() else "shipped"
+
+
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 

@@ -17,7 +17,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 from photocull.base.heads import EMBEDDING_DIM, HEADS
 from photocull.base.litert import LiteRTModel, op_code, with_outputs
-from photocull.mood.adapt import NumpyHead, shipped_head
+from photocull.mood.adapt import NumpyHead
 from photocull.mood.litert import SCORER_FILE
 
 
@@ -37,11 +37,11 @@ def with_last_map(content: bytes) -> bytes:
 
 
 class HeadCam:
-    """One shipped mood head's scores and contrast maps for 224×224 RGB model inputs."""
+    """One mood head's scores and contrast maps for 224×224 RGB model inputs."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, head: NumpyHead) -> None:
         self.classes = list(HEADS[name].classes)
-        self.head: NumpyHead = shipped_head(HEADS[name])
+        self.head = head
         self.model = LiteRTModel(SCORER_FILE, threads=2, edit=with_last_map)
 
     def _map(self, model_input: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from PIL import Image
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import HEADS
 from photocull.base.modelfiles import WHAT_TO_DO
+from photocull.mood.adapt import head_in_use, head_version
 from photocull.mood.cam import HeadCam
 from photocull.report.panel import Explanation, resize_map
 from photocull.scan.model_input import load_model_input, to_model_input
@@ -54,18 +55,23 @@ class PhotoExplainer(Protocol):
 
 
 def explainer(model: str, method: str = DEFAULT_METHOD) -> PhotoExplainer | Explainer:
-    """The process-wide explainer of a mood ``model`` for ``method``: TensorFlow-free for ``contrast``."""
+    """The process-wide explainer of a mood ``model`` for ``method``: TensorFlow-free for ``contrast``.
+
+    Both kinds explain with the head the scan scores with (the person's adapted one, if any:
+    photocull.mood.adapt.head_in_use), and a newly adapted head gets a new explainer."""
     check_model(model)
     check_method(method)
+    version = head_version(HEADS[model])
     if method == "contrast":
-        return contrast_explainer(model)
+        return contrast_explainer(model, version)
     from photocull.report.saliency import get_explainer
 
-    return get_explainer(model)
+    return get_explainer(model, version)
 
 
 @functools.cache
-def contrast_explainer(model: str) -> ContrastExplainer:
+def contrast_explainer(model: str, version: str = "shipped") -> ContrastExplainer:
+    """The contrast explainer of ``model`` with its head of ``version`` (``head_in_use``), loaded once."""
     try:
         return ContrastExplainer(model)
     except (FileNotFoundError, ValueError, OSError) as exc:
@@ -78,7 +84,7 @@ class ContrastExplainer:
 
     def __init__(self, model: str) -> None:
         self.name = model
-        self.cam = HeadCam(model)
+        self.cam = HeadCam(model, head_in_use(HEADS[model])[0])
         self.classes = self.cam.classes
 
     def scores(self, model_input: np.ndarray) -> dict[str, float]:

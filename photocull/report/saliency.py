@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from photocull.base.errors import PhotocullError
+from photocull.base.heads import HEADS
+from photocull.mood.adapt import head_in_use
 from photocull.mood.tfquiet import import_tensorflow_quietly
 from photocull.report.maps import (
     DEFAULT_METHOD,
@@ -196,8 +198,9 @@ def _batch(model_input: np.ndarray) -> np.ndarray:
 
 
 @functools.cache
-def get_explainer(model: str = "happy-sad") -> Explainer:
-    """The process-wide explainer for one model, loaded on first use (loading costs ~2 s)."""
+def get_explainer(model: str = "happy-sad", version: str = "shipped") -> Explainer:
+    """The process-wide explainer for one model, loaded on first use (loading costs ~2 s), with the
+    head the scan scores with (``version``: photocull.mood.adapt.head_in_use's, which keys the cache)."""
     check_model(model)
     try:
         classifier, classes = load_classifier(model)
@@ -205,4 +208,8 @@ def get_explainer(model: str = "happy-sad") -> Explainer:
         raise PhotocullError(
             f"cannot load the {model} model: {exc}. Reinstall photocull or set PHOTOCULL_MODELS to the folder with the models."
         ) from exc
+    if version != "shipped":  # the person's adapted head: the same layers, its weights
+        head, _ = head_in_use(HEADS[model])
+        classifier.get_layer("hidden").set_weights([head.hidden_w, head.hidden_b])
+        classifier.get_layer("logits").set_weights([head.logits_w, head.logits_b])
     return Explainer(classifier, classes, model)
