@@ -1,9 +1,10 @@
 """Which explainer draws a map, and what every explainer shares, without importing TensorFlow.
 
-The default map of a mood model (``contrast``) comes from LiteRT and numpy (photocull.mood.cam):
-``photocull explain PHOTO`` then starts in about a second instead of the 5–9 s that importing
-TensorFlow and building the Keras model took. Every other method, and every face head, uses the
-Keras explainers of photocull.report.saliency, imported only when asked for.
+The default map (``contrast``) comes from LiteRT and numpy: photocull.mood.cam for a mood model,
+photocull.faces.cam for a face head (photocull.report.face_saliency). ``photocull explain PHOTO``
+then starts in under a second instead of the 4–9 s that importing TensorFlow and building the Keras
+model took. Every other method uses the Keras explainers of photocull.report.saliency, imported
+only when asked for.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def explainer(model: str, method: str = DEFAULT_METHOD) -> PhotoExplainer | Expl
 
 @functools.cache
 def contrast_explainer(model: str, version: str = "shipped") -> ContrastExplainer:
-    """The contrast explainer of ``model`` with its head of ``version`` (``head_in_use``), loaded once."""
+    """The contrast explainer of ``model``, loaded once per ``version`` of its head (``head_version``'s:
+    the key that makes a newly adapted head load a new explainer)."""
     try:
         return ContrastExplainer(model)
     except (FileNotFoundError, ValueError, OSError) as exc:
