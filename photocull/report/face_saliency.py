@@ -50,7 +50,7 @@ def get_face_explainer(model: str) -> Explainer:
 
 class FaceContrastExplainer:
     """A face head's ``contrast`` maps and scores from LiteRT and numpy (photocull.faces.cam): the
-    Keras explainer's, to float rounding (tests/test_explain.py), without TensorFlow."""
+    Keras explainer's, to float rounding (tests/test_faces.py), without TensorFlow."""
 
     def __init__(self, model: str) -> None:
         self.name = model
