@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from measure_learning import build_bursts
 from starlette.testclient import TestClient
@@ -81,7 +82,6 @@ def test_explain_draws_with_the_head_the_scan_scores_with():
     """After ``models train --from-feedback``, explain's scores are the scan's (the adapted head's),
     on both the TensorFlow-free default and the Keras methods; a new head gets a new explainer."""
     import numpy as np
-    import pytest
     from PIL import Image
     from skimage import data
 
@@ -103,3 +103,22 @@ def test_explain_draws_with_the_head_the_scan_scores_with():
     scanned = LiteRTScorer().score(photo[None])[0]["happy"]
     assert scanned == pytest.approx(after["happy"], abs=1e-5)
     assert np.isclose(maps.explain_image(Image.fromarray(data.chelsea())).scores["happy"], after["happy"], atol=1e-5)
+
+
+# Keras 3.15's saving calls np.array on its variables the way NumPy 2 deprecates: not this code's warning
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+def test_a_head_trained_without_a_hidden_layer_reads_as_the_identity(tmp_path, monkeypatch):
+    """``models train`` may choose a head without a hidden layer; reading it without Keras gives the
+    same probabilities (embeddings are never negative, so an identity hidden layer is exact)."""
+    import numpy as np
+
+    from photocull.mood.adapt import shipped_head
+    from photocull.mood.training import HeadConfig, build_head
+
+    spec = HEADS["happy-sad"]
+    model = build_head(len(spec.classes), HeadConfig(hidden=0), temperature=1.7)  # random (Glorot) weights
+    model.save(tmp_path / spec.head_file)
+    monkeypatch.setenv("PHOTOCULL_MODELS", str(tmp_path))
+    head = shipped_head(spec)
+    embeddings = np.random.default_rng(0).uniform(0.0, 3.0, (8, 1280)).astype(np.float32)
+    np.testing.assert_allclose(head.probabilities(embeddings), model.predict_on_batch(embeddings), atol=1e-6)

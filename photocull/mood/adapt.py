@@ -108,8 +108,9 @@ def shipped_head(spec: HeadSpec) -> NumpyHead:
     ``explain`` and adapting need only these four arrays and the temperature; importing Keras (and
     TensorFlow with it) would cost seconds. The file is a zip of the layers' config and an HDF5 file
     of their weights, where Keras names each layer's weights by its class in layer order (``dense``,
-    ``dense_1``). A file whose layers are not embedding → Dense(relu) → Dense → Rescaling → softmax is
-    refused rather than misread (tests/test_adapt.py compares with Keras' own loading).
+    ``dense_1``). A head trained without a hidden layer (``models train`` may choose one) reads as one
+    whose hidden layer is the identity. A file whose layers are not embedding → [Dense(relu)] → Dense →
+    Rescaling → softmax is refused rather than misread (tests/test_adapt.py compares with Keras' loading).
     """
     import h5py
 
@@ -121,18 +122,21 @@ def shipped_head(spec: HeadSpec) -> NumpyHead:
         weights = io.BytesIO(archive.read("model.weights.h5"))
     kinds = [(layer["class_name"], layer["config"]) for layer in layers if layer["class_name"] != "Dropout"]
     shape = [kind for kind, _ in kinds]
-    if shape != ["InputLayer", "Dense", "Dense", "Rescaling", "Activation"] or (
-        kinds[1][1]["activation"],
-        kinds[2][1]["activation"],
-        kinds[4][1]["activation"],
-    ) != ("relu", "linear", "softmax"):
+    dense = [config["activation"] for kind, config in kinds if kind == "Dense"]
+    expected = ["InputLayer", *["Dense"] * len(dense), "Rescaling", "Activation"]
+    if shape != expected or dense not in (["relu", "linear"], ["linear"]) or kinds[-1][1]["activation"] != "softmax":
         raise ValueError(f"{path.name} is not a head photocull can read (layers: {', '.join(shape)})")
     with h5py.File(weights, "r") as h5:
-        hidden_w, hidden_b = (np.asarray(h5[f"layers/dense/vars/{i}"], np.float32) for i in (0, 1))
-        logits_w, logits_b = (np.asarray(h5[f"layers/dense_1/vars/{i}"], np.float32) for i in (0, 1))
+        logits_w, logits_b = (
+            np.asarray(h5[f"layers/{'dense_1' if len(dense) == 2 else 'dense'}/vars/{i}"], np.float32) for i in (0, 1)
+        )
+        if len(dense) == 2:
+            hidden_w, hidden_b = (np.asarray(h5[f"layers/dense/vars/{i}"], np.float32) for i in (0, 1))
+        else:  # no hidden layer: the identity, exact since embeddings (means of ReLU6 maps) are never negative
+            hidden_w, hidden_b = np.eye(len(logits_w), dtype=np.float32), np.zeros(len(logits_w), np.float32)
     if hidden_w.shape[1] != logits_w.shape[0] or logits_w.shape[1] != len(spec.classes):
         raise ValueError(f"{path.name} holds weights of unexpected shapes {hidden_w.shape} and {logits_w.shape}")
-    return NumpyHead(hidden_w, hidden_b, logits_w, logits_b, float(kinds[3][1]["scale"]))
+    return NumpyHead(hidden_w, hidden_b, logits_w, logits_b, float(kinds[-2][1]["scale"]))
 
 
 def adapt(base: NumpyHead, embeddings: np.ndarray, labels: np.ndarray, l2: float = L2) -> NumpyHead:

@@ -210,6 +210,7 @@ def get_explainer(model: str = "happy-sad", version: str = "shipped") -> Explain
         ) from exc
     if version != "shipped":  # the person's adapted head: the same layers, its weights
         head, _ = head_in_use(HEADS[model])
-        classifier.get_layer("hidden").set_weights([head.hidden_w, head.hidden_b])
+        if "hidden" in {layer.name for layer in classifier.layers}:  # else the adapted head's hidden is the identity
+            classifier.get_layer("hidden").set_weights([head.hidden_w, head.hidden_b])
         classifier.get_layer("logits").set_weights([head.logits_w, head.logits_b])
     return Explainer(classifier, classes, model)
