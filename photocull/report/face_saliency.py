@@ -1,11 +1,13 @@
 """Why did a face head read this face so? Its saliency map on the face crop, shown in place on the photo.
 
 The face is found, cut and levelled exactly as the scan does it (the scan's preview, the same
-detector, photocull.faces.crops), so ``--face N`` is the export's ``faces[N]`` and the scores are
-the stored ones up to the runtime (LiteRT for the default ``contrast`` map, as in the scan, without
-TensorFlow: photocull.faces.cam; Keras for the other methods). The map over the 48×48 crop (or
-over both 24×24 eye patches) is laid back onto the photo through the crop's own geometry: it
-covers the face and is zero elsewhere.
+detector, photocull.faces.crops), so ``--face N`` is the export's ``faces[N]``. The scores are the
+explained head's own on that cut, which the map explains; the stored ones can differ a little, since
+the scan also averages the expression head over the mirror image and stacks the smile head with the
+expression head's "happy" (photocull.faces.heads). The default ``contrast`` map runs on LiteRT, as
+the scan does, without TensorFlow (photocull.faces.cam); the other methods on Keras. The map over
+the 48×48 crop (or over both 24×24 eye patches) is laid back onto the photo through the crop's own
+geometry: it covers the face and is zero elsewhere.
 """
 
 from __future__ import annotations
