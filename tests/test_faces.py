@@ -289,13 +289,13 @@ def test_merged_expression_networks_average_their_logits():
 
 
 @pytest.mark.parametrize("model", ["expression", "smile", "eyes"])
-def test_a_face_heads_default_map_without_tensorflow_is_the_keras_one(model):
-    """The contrast map of a face head from LiteRT and the file's own dense weights
-    (photocull.faces.cam) against tf-keras-vis' Grad-CAM of the Keras head, on the astronaut's face
-    with open and with closed eyes, for every class: the same map and scores, to float rounding."""
+def test_a_face_heads_gradient_maps_without_tensorflow_are_the_keras_ones(model):
+    """The contrast, Grad-CAM and Grad-CAM++ maps of a face head from LiteRT and the file's own dense
+    weights (photocull.faces.cam) against tf-keras-vis on the Keras head, on the astronaut's face
+    with open and with closed eyes, for every class: the same maps and scores, to float rounding."""
     from photocull.base.heads import FACE_HEADS
     from photocull.faces.crops import equalized, eye_patches, face_crop
-    from photocull.report.face_saliency import face_contrast_explainer, get_face_explainer
+    from photocull.report.face_saliency import face_litert_explainer, get_face_explainer
 
     person = astronaut()
     face = FaceDetector().detect(person)[0]
@@ -306,13 +306,16 @@ def test_a_face_heads_default_map_without_tensorflow_is_the_keras_one(model):
         cuts += list(eye_patches(grey, face)) if spec.input == "eyes" else [face_crop(grey, face)]
     if spec.equalized:
         cuts = list(equalized(np.stack(cuts)))
-    light, keras_explainer = face_contrast_explainer(model), get_face_explainer(model)
+    light, keras_explainer = face_litert_explainer(model), get_face_explainer(model)
     for cut in cuts:
         x = cut[..., None].astype(np.float32)
-        for target in spec.classes:
-            ours, our_target, our_scores = light.raw_map(x, class_name=target)
-            theirs, their_target, their_scores = keras_explainer.raw_map(x, class_name=target, method="contrast")
-            assert our_target == their_target == target
-            np.testing.assert_allclose(list(our_scores.values()), list(their_scores.values()), atol=1e-5)
-            assert ours.shape == theirs.shape
-            assert np.abs(ours - theirs).max() <= 1e-4 * max(np.abs(theirs).max(), 1e-6)
+        for method in ("contrast", "gradcam", "gradcam++"):
+            for target in spec.classes:
+                ours, our_target, our_scores = light.raw_map(x, class_name=target, method=method)
+                theirs, their_target, their_scores = keras_explainer.raw_map(x, class_name=target, method=method)
+                assert our_target == their_target == target
+                np.testing.assert_allclose(list(our_scores.values()), list(their_scores.values()), atol=1e-5)
+                assert ours.shape == theirs.shape
+                if method == "gradcam++":  # the same map up to the max pool's window area (photocull.base.cam)
+                    ours, theirs = ours / max(ours.max(), 1e-30), theirs / max(theirs.max(), 1e-30)
+                assert np.abs(ours - theirs).max() <= 1e-4 * max(np.abs(theirs).max(), 1e-6), (method, target)

@@ -73,9 +73,9 @@ def with_outputs(content: bytes, tensors: list[int]) -> bytes:
     return bytes(builder.Output())
 
 
-def pooled_dense(content: bytes) -> tuple[int, np.ndarray]:
-    """Where a classifier file's last convolution map ends: (the map's tensor, the dense layer's
-    weights [classes, channels]), for a file that ends map → [max pool] → global mean →
+def pooled_dense(content: bytes) -> tuple[int, int, np.ndarray]:
+    """Where a classifier file's last convolution map ends: (the map's tensor, the logits' tensor (the
+    dense layer's output), the dense layer's weights [classes, channels]), for a file that ends map → [max pool] → global mean →
     fully connected → softmax or logistic, as the face heads do. Grad-CAM needs nothing else from
     the network (photocull.faces.cam)."""
     model = schema.Model.GetRootAs(content, 0)
@@ -95,7 +95,7 @@ def pooled_dense(content: bytes) -> tuple[int, np.ndarray]:
 
     tensor = graph.Tensors(dense.Inputs(1))
     weights: np.ndarray = model.Buffers(tensor.Buffer()).DataAsNumpy().view(np.float32)
-    return source, weights.reshape(tuple(tensor.ShapeAsNumpy())).copy()
+    return source, dense.Outputs(0), weights.reshape(tuple(tensor.ShapeAsNumpy())).copy()
 
 
 def release_file_pages(path: Path) -> None:

@@ -1,12 +1,12 @@
 """Grad-CAM of a face head without TensorFlow: ``explain --model expression|smile|eyes`` in a second.
 
 Each face head ends its network the same way: the last convolution's map, an optional max pool, a
-global mean and one dense layer. Grad-CAM weighs the map's channels by the mean gradient of the score
-over the map's cells; through the mean (and a max pool, which passes each window's gradient to
-exactly one cell) that mean is the dense layer's weights over the number of cells, whatever the
-photo. So the map comes from the LiteRT file the scan runs, the map added to its outputs, and the
-weights from the same file; tests/test_explain.py checks the result against tf-keras-vis on the
-Keras heads.
+global mean and one dense layer. The gradient methods (photocull.base.cam) weigh the map's channels
+by the mean gradient of the score over the map's cells; through the mean (and a max pool, which
+passes each window's gradient to exactly one cell) that mean is the dense layer's weights over the
+number of cells, whatever the photo. So the map comes from the LiteRT file the scan runs, the map
+added to its outputs, and the weights from the same file; tests/test_faces.py checks the result
+against tf-keras-vis on the Keras heads.
 """
 
 from __future__ import annotations
@@ -21,28 +21,34 @@ from photocull.base.modelfiles import model_path
 
 
 class FaceCam:
-    """One face head's scores and contrast maps for single cuts (face crop or eye patch, [H, W, 1])."""
+    """One face head's scores, last convolution maps and gradients for single cuts (face crop or eye
+    patch, [H, W, 1])."""
 
     def __init__(self, name: str) -> None:
         spec = FACE_HEADS[name]
         self.classes = list(spec.classes)
-        source, self.weights = pooled_dense(model_path(spec.litert_file).read_bytes())
-        self.model = LiteRTModel(spec.litert_file, edit=functools.partial(with_outputs, tensors=[source]))
+        source, logits, self.weights = pooled_dense(model_path(spec.litert_file).read_bytes())
+        self.model = LiteRTModel(spec.litert_file, edit=functools.partial(with_outputs, tensors=[source, logits]))
 
-    def scores_and_map(self, cut: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
-        """(class → probability, the last convolution's map [h, w, channels]) for one cut."""
-        outputs = self.model.run(np.asarray(cut, np.float32)[None])
-        (probabilities,) = (out[0] for out in outputs if out.ndim == 2)
-        (feature_map,) = (out[0] for out in outputs if out.ndim == 4)
+    def run(self, cut: np.ndarray) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+        """(class → probability, the last convolution's map [h, w, channels], the logits) for one cut."""
+        probabilities, feature_map, logits = (out[0] for out in self.model.run(np.asarray(cut, np.float32)[None]))
         if len(probabilities) == 1:  # one output: the probability of the second class
             probabilities = np.array([1.0 - probabilities[0], probabilities[0]])
-        return {c: float(p) for c, p in zip(self.classes, probabilities)}, feature_map
+        return {c: float(p) for c, p in zip(self.classes, probabilities)}, feature_map, logits
 
-    def contrast(self, feature_map: np.ndarray, target: int, other: int) -> np.ndarray:
-        """Grad-CAM of ``target``'s logit minus ``other``'s (one logit: its sign), sign kept."""
+    def score(self, logits: np.ndarray, target: int) -> float:
+        """The score Grad-CAM++ differentiates: the class's logit (one logit: its sign)."""
+        if len(logits) == 1:
+            return float(logits[0]) if target == 1 else -float(logits[0])
+        return float(logits[target])
+
+    def gradient(self, feature_map: np.ndarray, target: int, other: int | None = None) -> np.ndarray:
+        """The gradient of ``target``'s logit (minus ``other``'s, if given; one logit: its sign) with
+        respect to one cell of ``feature_map``."""
         if len(self.weights) == 1:
             direction = self.weights[0] * (1.0 if target == 1 else -1.0)
         else:
-            direction = self.weights[target] - self.weights[other]
-        cam: np.ndarray = feature_map @ direction / (feature_map.shape[0] * feature_map.shape[1])
-        return cam.astype(np.float32)
+            direction = self.weights[target] - (self.weights[other] if other is not None else 0.0)
+        result: np.ndarray = direction / (feature_map.shape[0] * feature_map.shape[1])
+        return result

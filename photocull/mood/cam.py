@@ -1,13 +1,12 @@
-"""Grad-CAM of a mood head without TensorFlow: the map ``explain`` draws by default, in a second.
+"""Grad-CAM of a mood head without TensorFlow: ``explain``'s default map in under a second.
 
-The default explanation ("contrast": Grad-CAM of one class's logit minus another's, its sign kept)
-needs two things: the backbone's last convolution map for the photo, and the gradient of the
-score with respect to that map. After the map come only a global average and the head
-(embedding → Dense(relu) → Dense → ×temperature), so the gradient is three small matrix products.
-The map comes from the LiteRT file the scan scores with, the map added to its outputs; importing
-TensorFlow and building the Keras model took 4–6 s of a cold ``explain``'s 5–9 s. The other
-methods differentiate through the whole backbone and keep TensorFlow (photocull.report.saliency);
-tests/test_explain.py checks that both give the same contrast map.
+The gradient methods (``contrast``, the default; ``gradcam``; ``gradcam++``: photocull.base.cam)
+need two things: the backbone's last convolution map for the photo, and the gradient of the score
+with respect to that map. After the map come only a global average and the head (embedding →
+Dense(relu) → Dense → ×temperature), so the gradient is three small matrix products. The map comes
+from the LiteRT file the scan scores with, the map added to its outputs; importing TensorFlow and
+building the Keras model took 4–6 s of a cold ``explain``'s 5–9 s. SmoothGrad and Score-CAM keep
+TensorFlow (photocull.report.saliency); tests/test_explain.py checks that both give the same maps.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ def with_last_map(content: bytes) -> bytes:
 
 
 class HeadCam:
-    """One mood head's scores and contrast maps for 224×224 RGB model inputs."""
+    """One mood head's scores, last convolution maps and gradients for 224×224 RGB model inputs."""
 
     def __init__(self, name: str, head: NumpyHead) -> None:
         self.classes = list(HEADS[name].classes)
@@ -55,19 +54,22 @@ class HeadCam:
         feature_map = self._map(model_input)
         return self.head.probabilities(feature_map.mean(axis=(0, 1))[None])[0], feature_map
 
-    def contrast(self, feature_map: np.ndarray, target: int, other: int) -> np.ndarray:
-        """Grad-CAM of ``logit[target] - logit[other]`` over ``feature_map``, sign kept (7×7).
+    def logits(self, feature_map: np.ndarray) -> np.ndarray:
+        """The head's outputs before its softmax, the scores Grad-CAM differentiates."""
+        head = self.head
+        result: np.ndarray = (head.hidden(feature_map.mean(axis=(0, 1))[None]) @ head.logits_w + head.logits_b)[0]
+        return result * head.temperature
 
-        tf-keras-vis computes it as the map's channels weighted by the mean gradient over the
-        map's cells; through a global average every cell's gradient is the embedding's over the
-        number of cells.
-        """
+    def gradient(self, feature_map: np.ndarray, target: int, other: int | None = None) -> np.ndarray:
+        """The gradient of ``logit[target]`` (minus ``logit[other]``, if given) with respect to one
+        cell of ``feature_map``: the embedding's through the head, over the number of cells."""
         head = self.head
         embedding = feature_map.mean(axis=(0, 1))
         hidden = embedding @ head.hidden_w + head.hidden_b
         d_logits = np.zeros(len(self.classes), np.float32)
-        d_logits[target], d_logits[other] = 1.0, -1.0
+        d_logits[target] = 1.0
+        if other is not None:
+            d_logits[other] = -1.0
         d_hidden = (head.logits_w @ d_logits) * head.temperature * (hidden > 0)
-        weights = (head.hidden_w @ d_hidden) / (feature_map.shape[0] * feature_map.shape[1])
-        cam: np.ndarray = feature_map @ weights
-        return cam.astype(np.float32)
+        result: np.ndarray = (head.hidden_w @ d_hidden) / (feature_map.shape[0] * feature_map.shape[1])
+        return result

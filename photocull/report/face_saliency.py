@@ -4,8 +4,9 @@ The face is found, cut and levelled exactly as the scan does it (the scan's prev
 detector, photocull.faces.crops), so ``--face N`` is the export's ``faces[N]``. The scores are the
 explained head's own on that cut, which the map explains; the stored ones can differ a little, since
 the scan also averages the expression head over the mirror image and stacks the smile head with the
-expression head's "happy" (photocull.faces.heads). The default ``contrast`` map runs on LiteRT, as
-the scan does, without TensorFlow (photocull.faces.cam); the other methods on Keras. The map over
+expression head's "happy" (photocull.faces.heads). The gradient maps (``contrast``, the default;
+``gradcam``, ``gradcam++``) run on LiteRT, as the scan does, without TensorFlow
+(photocull.faces.cam); SmoothGrad and Score-CAM on Keras. The map over
 the 48×48 crop (or over both 24×24 eye patches) is laid back onto the photo through the crop's own
 geometry: it covers the face and is zero elsewhere.
 """
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from photocull.base.cam import GRADIENT_METHODS, class_map
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import FACE_HEADS
 from photocull.base.modelfiles import WHAT_TO_DO, model_path
@@ -37,8 +39,8 @@ if TYPE_CHECKING:
 
 @functools.cache
 def get_face_explainer(model: str) -> Explainer:
-    """The process-wide explainer of one face head (its Keras file), loaded on first use: the methods
-    other than ``contrast``, which need TensorFlow."""
+    """The process-wide explainer of one face head (its Keras file), loaded on first use: SmoothGrad
+    and Score-CAM, which need TensorFlow."""
     from photocull.report.saliency import Explainer, keras
 
     spec = FACE_HEADS[model]
@@ -50,9 +52,10 @@ def get_face_explainer(model: str) -> Explainer:
     return Explainer(classifier, spec.classes, model, penultimate=cam_layer(classifier))
 
 
-class FaceContrastExplainer:
-    """A face head's ``contrast`` maps and scores from LiteRT and numpy (photocull.faces.cam): the
-    Keras explainer's, to float rounding (tests/test_faces.py), without TensorFlow."""
+class FaceLiteRTExplainer:
+    """A face head's gradient maps (``GRADIENT_METHODS``) and scores from LiteRT and numpy
+    (photocull.faces.cam): the Keras explainer's, to float rounding (tests/test_faces.py), without
+    TensorFlow."""
 
     def __init__(self, model: str) -> None:
         self.name = model
@@ -63,22 +66,24 @@ class FaceContrastExplainer:
         self, cut: np.ndarray, *, class_name: str | None = None, method: str = DEFAULT_METHOD
     ) -> tuple[np.ndarray, str, dict[str, float]]:
         """The map over the cut at the last convolution's resolution, the class it explains, the scores."""
-        if method != "contrast":
-            raise ValueError(f"a FaceContrastExplainer draws contrast maps, not {method!r}")
-        scores, feature_map = self.cam.scores_and_map(cut)
+        if method not in GRADIENT_METHODS:
+            raise ValueError(f"a FaceLiteRTExplainer draws {', '.join(GRADIENT_METHODS)} maps, not {method!r}")
+        scores, feature_map, logits = self.cam.run(cut)
         target = chosen_class(self.name, scores, class_name)
-        other = contrast_class(self.name, scores, target, None)
-        return self.cam.contrast(feature_map, self.classes.index(target), self.classes.index(other)), target, scores
+        other = self.contrasted(scores, target, method)
+        t, o = self.classes.index(target), None if other is None else self.classes.index(other)
+        gradient = self.cam.gradient(feature_map, t, o)
+        return class_map(feature_map, gradient, method, self.cam.score(logits, t)), target, scores
 
     def contrasted(self, scores: dict[str, float], target: str, method: str) -> str | None:
-        """The class the map weighs ``target`` against: the runner-up."""
+        """The class a ``contrast`` map weighs ``target`` against: the runner-up (None for the others)."""
         return contrast_class(self.name, scores, target, None) if method == "contrast" else None
 
 
 @functools.cache
-def face_contrast_explainer(model: str) -> FaceContrastExplainer:
+def face_litert_explainer(model: str) -> FaceLiteRTExplainer:
     try:
-        return FaceContrastExplainer(model)
+        return FaceLiteRTExplainer(model)
     except (FileNotFoundError, ValueError, OSError) as exc:
         raise PhotocullError(f"cannot load the {model} head: {exc}. {WHAT_TO_DO}") from exc
 
@@ -115,8 +120,8 @@ def explain_face(
         raise PhotocullError(f"{path}: no face found, so there is nothing for the {model} head to explain")
     if not 0 <= face < len(found):
         raise PhotocullError(f"{path} has {len(found)} face(s): choose --face 0 to {len(found) - 1} (0 is the largest)")
-    explainer: FaceContrastExplainer | Explainer = (
-        face_contrast_explainer(model) if method == "contrast" else get_face_explainer(model)
+    explainer: FaceLiteRTExplainer | Explainer = (
+        face_litert_explainer(model) if method in GRADIENT_METHODS else get_face_explainer(model)
     )
     grey = preview.convert("L")
     the_face = found[face]

@@ -1,10 +1,11 @@
 """Which explainer draws a map, and what every explainer shares, without importing TensorFlow.
 
-The default map (``contrast``) comes from LiteRT and numpy: photocull.mood.cam for a mood model,
+The default map (``contrast``) and the other gradient methods (``gradcam``, ``gradcam++``:
+photocull.base.cam) come from LiteRT and numpy: photocull.mood.cam for a mood model,
 photocull.faces.cam for a face head (photocull.report.face_saliency). ``photocull explain PHOTO``
 then starts in under a second instead of the 4–9 s that importing TensorFlow and building the Keras
-model took. Every other method uses the Keras explainers of photocull.report.saliency, imported
-only when asked for.
+model took. SmoothGrad (``saliency``) and Score-CAM use the Keras explainers of
+photocull.report.saliency, imported only when asked for.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from PIL import Image
 
+from photocull.base.cam import GRADIENT_METHODS, class_map
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import HEADS
 from photocull.base.modelfiles import WHAT_TO_DO
@@ -56,33 +58,33 @@ class PhotoExplainer(Protocol):
 
 
 def explainer(model: str, method: str = DEFAULT_METHOD) -> PhotoExplainer | Explainer:
-    """The process-wide explainer of a mood ``model`` for ``method``: TensorFlow-free for ``contrast``.
+    """The process-wide explainer of a mood ``model`` for ``method``: TensorFlow-free for the gradient methods.
 
     Both kinds explain with the head the scan scores with (the person's adapted one, if any:
     photocull.mood.adapt.head_in_use), and a newly adapted head gets a new explainer."""
     check_model(model)
     check_method(method)
     version = head_version(HEADS[model])
-    if method == "contrast":
-        return contrast_explainer(model, version)
+    if method in GRADIENT_METHODS:
+        return litert_explainer(model, version)
     from photocull.report.saliency import get_explainer
 
     return get_explainer(model, version)
 
 
 @functools.cache
-def contrast_explainer(model: str, version: str = "shipped") -> ContrastExplainer:
-    """The contrast explainer of ``model``, loaded once per ``version`` of its head (``head_version``'s:
-    the key that makes a newly adapted head load a new explainer)."""
+def litert_explainer(model: str, version: str = "shipped") -> LiteRTExplainer:
+    """The TensorFlow-free explainer of ``model``, loaded once per ``version`` of its head
+    (``head_version``'s: the key that makes a newly adapted head load a new explainer)."""
     try:
-        return ContrastExplainer(model)
+        return LiteRTExplainer(model)
     except (FileNotFoundError, ValueError, OSError) as exc:
         raise PhotocullError(f"cannot load the {model} model: {exc}. {WHAT_TO_DO}") from exc
 
 
-class ContrastExplainer:
-    """A mood head's ``contrast`` maps and scores from LiteRT and numpy: the Keras explainer's, to
-    float rounding (tests/test_explain.py), without TensorFlow."""
+class LiteRTExplainer:
+    """A mood head's gradient maps (``GRADIENT_METHODS``) and scores from LiteRT and numpy: the Keras
+    explainer's, to float rounding (tests/test_explain.py), without TensorFlow."""
 
     def __init__(self, model: str) -> None:
         self.name = model
@@ -103,14 +105,17 @@ class ContrastExplainer:
         method: str = DEFAULT_METHOD,
         against: str | None = None,
     ) -> Explanation:
-        """Why ``class_name`` (default: the top class) rather than ``against`` (default: the runner-up)."""
-        if method != "contrast":
-            raise ValueError(f"a ContrastExplainer draws contrast maps, not {method!r}")
+        """Why ``class_name`` (default: the top class); for ``contrast``, rather than ``against``
+        (default: the runner-up)."""
+        if method not in GRADIENT_METHODS:
+            raise ValueError(f"a LiteRTExplainer draws {', '.join(GRADIENT_METHODS)} maps, not {method!r}")
         probabilities, feature_map = self.cam.scores_and_map(model_input)
         scores = {c: float(p) for c, p in zip(self.classes, probabilities)}
         target = chosen_class(self.name, scores, class_name)
-        other = contrast_class(self.name, scores, target, against)
-        raw = self.cam.contrast(feature_map, self.classes.index(target), self.classes.index(other))
+        other = contrast_class(self.name, scores, target, against) if method == "contrast" else None
+        t, o = self.classes.index(target), None if other is None else self.classes.index(other)
+        score = float(self.cam.logits(feature_map)[t])
+        raw = class_map(feature_map, self.cam.gradient(feature_map, t, o), method, score)
         return Explanation(resize_map(raw, map_size), target, scores, method, self.name, other)
 
 
