@@ -74,10 +74,10 @@ def with_outputs(content: bytes, tensors: list[int]) -> bytes:
 
 
 def pooled_dense(content: bytes) -> tuple[int, int, np.ndarray]:
-    """Where a classifier file's last convolution map ends: (the map's tensor, the logits' tensor (the
-    dense layer's output), the dense layer's weights [classes, channels]), for a file that ends map → [max pool] → global mean →
-    fully connected → softmax or logistic, as the face heads do. Grad-CAM needs nothing else from
-    the network (photocull.faces.cam)."""
+    """Where a classifier file's last convolution map ends: (the map's tensor, the logits' tensor
+    (the dense layer's output), the dense layer's weights [classes, channels]), for a file that ends
+    map → [max pool] → global mean → fully connected → softmax or logistic, as the face heads do.
+    Grad-CAM needs nothing else from the network (photocull.faces.cam)."""
     model = schema.Model.GetRootAs(content, 0)
     graph = model.Subgraphs(0)
     producer = {graph.Operators(k).Outputs(0): graph.Operators(k) for k in range(graph.OperatorsLength())}

@@ -75,18 +75,16 @@ class NumpyHead:
             )
 
 
-def head_in_use(spec: HeadSpec) -> tuple[NumpyHead, str]:
-    """The head a scan scores with and its version: the person's adapted head when there is one
-    ("user-" and its digest, as the scores' version names it), else the shipped one ("shipped").
-    ``explain`` draws its maps with the same head, so a map explains the score the person sees."""
+def head_in_use(spec: HeadSpec) -> NumpyHead:
+    """The head a scan scores with: the person's adapted head when there is one, else the shipped
+    one. ``explain`` draws its maps with the same head, so a map explains the score the person sees."""
     path = user_head_path(spec)
-    if path.exists():
-        return NumpyHead.load(path), f"user-{file_digest(path)}"
-    return shipped_head(spec), "shipped"
+    return NumpyHead.load(path) if path.exists() else shipped_head(spec)
 
 
 def head_version(spec: HeadSpec) -> str:
-    """``head_in_use``'s version without reading the shipped head."""
+    """Which head ``head_in_use`` gives: "user-" and the adapted head's digest (as the scores'
+    version names it), or "shipped"."""
     path = user_head_path(spec)
     return f"user-{file_digest(path)}" if path.exists() else "shipped"
 

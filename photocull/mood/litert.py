@@ -14,7 +14,7 @@ import numpy as np
 
 from photocull.base.heads import EMBEDDING_DIM, HEADS
 from photocull.base.litert import LiteRTModel
-from photocull.mood.adapt import NumpyHead, file_digest, user_head_path
+from photocull.mood.adapt import NumpyHead, head_version, user_head_path
 from photocull.mood.files import scorer_version
 from photocull.mood.records import check_batch, score_records
 
@@ -51,7 +51,7 @@ class LiteRTScorer:
             if (path := user_head_path(HEADS[name])).exists()
         }
         self.version = scorer_version() + "".join(
-            f"+{name}:user-{file_digest(user_head_path(HEADS[name]))}" for name in sorted(self.user_heads)
+            f"+{name}:{head_version(HEADS[name])}" for name in sorted(self.user_heads)
         )
         self.threads = threads
         # picklable: what each decoding process calls to get its own scorer of these scores

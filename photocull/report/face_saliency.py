@@ -27,7 +27,7 @@ from photocull.base.modelfiles import WHAT_TO_DO, model_path
 from photocull.faces.cam import FaceCam
 from photocull.faces.crops import equalized, eye_frames, eye_patches, face_crop, face_frame, uncut
 from photocull.faces.detect import FaceDetector
-from photocull.report.maps import DEFAULT_METHOD, check_method, chosen_class, contrast_class, display_image, reading
+from photocull.report.maps import DEFAULT_METHOD, check_method, chosen_class, contrasted, display_image, reading
 from photocull.report.panel import Explanation
 from photocull.scan.read import read_preview
 
@@ -77,7 +77,7 @@ class FaceLiteRTExplainer:
 
     def contrasted(self, scores: dict[str, float], target: str, method: str) -> str | None:
         """The class a ``contrast`` map weighs ``target`` against: the runner-up (None for the others)."""
-        return contrast_class(self.name, scores, target, None) if method == "contrast" else None
+        return contrasted(self.name, scores, target, method)
 
 
 @functools.cache

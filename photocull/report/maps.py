@@ -88,7 +88,7 @@ class LiteRTExplainer:
 
     def __init__(self, model: str) -> None:
         self.name = model
-        self.cam = HeadCam(model, head_in_use(HEADS[model])[0])
+        self.cam = HeadCam(model, head_in_use(HEADS[model]))
         self.classes = self.cam.classes
 
     def scores(self, model_input: np.ndarray) -> dict[str, float]:
@@ -112,7 +112,7 @@ class LiteRTExplainer:
         probabilities, feature_map = self.cam.scores_and_map(model_input)
         scores = {c: float(p) for c, p in zip(self.classes, probabilities)}
         target = chosen_class(self.name, scores, class_name)
-        other = contrast_class(self.name, scores, target, against) if method == "contrast" else None
+        other = contrasted(self.name, scores, target, method, against)
         t, o = self.classes.index(target), None if other is None else self.classes.index(other)
         score = float(self.cam.logits(feature_map)[t])
         raw = class_map(feature_map, self.cam.gradient(feature_map, t, o), method, score)
@@ -133,6 +133,13 @@ def contrast_class(model: str, scores: dict[str, float], target: str, against: s
     if other not in scores or other == target:
         raise PhotocullError(f"cannot contrast {target!r} with {other!r}: choose another class of {model}")
     return other
+
+
+def contrasted(
+    model: str, scores: dict[str, float], target: str, method: str, against: str | None = None
+) -> str | None:
+    """The class a ``contrast`` map weighs ``target`` against (``contrast_class``); None for the other methods."""
+    return contrast_class(model, scores, target, against) if method == "contrast" else None
 
 
 def runner_up(scores: dict[str, float], target: str) -> str:

@@ -28,7 +28,7 @@ from photocull.report.maps import (
     check_model,
     chosen_class,
     contrast_class,
-    runner_up,
+    contrasted,
 )
 from photocull.report.panel import Explanation, resize_map
 
@@ -102,12 +102,9 @@ class Explainer:
         return Explanation(resize_map(raw, map_size), target, scores, method, self.name, other)
 
     def contrasted(self, scores: dict[str, float], target: str, method: str, against: str | None = None) -> str | None:
-        """The class a ``contrast`` map weighs ``target`` against (None for the other methods)."""
-        if method != "contrast":
-            return None
-        if self.binary:
-            return next(c for c in self.classes if c != target)
-        return against if against is not None else runner_up(scores, target)
+        """The class a ``contrast`` map weighs ``target`` against (None for the other methods): of
+        two classes, the other one."""
+        return contrasted(self.name, scores, target, method, against)
 
     def raw_map(
         self,
@@ -200,7 +197,7 @@ def _batch(model_input: np.ndarray) -> np.ndarray:
 @functools.cache
 def get_explainer(model: str = "happy-sad", version: str = "shipped") -> Explainer:
     """The process-wide explainer for one model, loaded on first use (loading costs ~2 s), with the
-    head the scan scores with (``version``: photocull.mood.adapt.head_in_use's, which keys the cache)."""
+    head the scan scores with (``version``: photocull.mood.adapt.head_version's, which keys the cache)."""
     check_model(model)
     try:
         classifier, classes = load_classifier(model)
@@ -209,7 +206,7 @@ def get_explainer(model: str = "happy-sad", version: str = "shipped") -> Explain
             f"cannot load the {model} model: {exc}. Reinstall photocull or set PHOTOCULL_MODELS to the folder with the models."
         ) from exc
     if version != "shipped":  # the person's adapted head: the same layers, its weights
-        head, _ = head_in_use(HEADS[model])
+        head = head_in_use(HEADS[model])
         if "hidden" in {layer.name for layer in classifier.layers}:  # else the adapted head's hidden is the identity
             classifier.get_layer("hidden").set_weights([head.hidden_w, head.hidden_b])
         classifier.get_layer("logits").set_weights([head.logits_w, head.logits_b])
