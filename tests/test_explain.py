@@ -300,9 +300,36 @@ def test_the_gradient_maps_without_tensorflow_are_the_keras_ones(model, real_inp
                 assert np.abs(ours.heatmap - theirs.heatmap).max() <= 1e-3, (method, target)
 
 
+@pytest.mark.parametrize("model", ["happy-sad", "emotion"])
+def test_score_cam_without_tensorflow_is_tf_keras_vis_own(model, real_inputs):
+    """Faster Score-CAM from LiteRT and numpy (photocull.base.cam.score_cam) against tf-keras-vis's
+    Scorecam on the Keras classifier: the same channels, masks and weights, so the same map."""
+    light, keras_explainer = maps.litert_explainer(model), saliency.get_explainer(model)
+    x = real_inputs[0]
+    for target in (None, light.classes[-1]):
+        ours = light.explain(x, (224, 224), class_name=target, method="scorecam")
+        theirs = keras_explainer.explain(x, (224, 224), class_name=target, method="scorecam")
+        assert (ours.class_name, ours.against) == (theirs.class_name, None)
+        assert ours.heatmap.max() > 0
+        assert np.abs(ours.heatmap - theirs.heatmap).max() <= 1e-4, target
+
+
+def test_upsampling_is_scipys_linear_zoom():
+    """Score-CAM's masks are the channel maps resized as tf-keras-vis resizes them (SciPy's zoom, order 1)."""
+    from scipy.ndimage import zoom
+
+    from photocull.base.cam import upsampled
+
+    small = np.random.default_rng(0).normal(size=(7, 5, 3)).astype(np.float32)
+    ours = upsampled(small, (224, 40))
+    theirs = zoom(small, (32, 8, 1), order=1, mode="nearest")
+    assert ours.shape == theirs.shape == (224, 40, 3)
+    assert np.abs(ours - theirs).max() < 1e-5
+
+
 def test_the_default_explanation_imports_no_tensorflow(chelsea, tmp_path, proc_env):
-    """``photocull explain PHOTO`` with a gradient method (the default among them) starts in about a
-    second, for a mood model and for a face head: no TensorFlow, no Keras."""
+    """``photocull explain PHOTO`` with a gradient method (the default among them) or Score-CAM starts
+    in about a second, for a mood model and for a face head: no TensorFlow, no Keras."""
     import subprocess
     import sys
 
@@ -313,6 +340,8 @@ def test_the_default_explanation_imports_no_tensorflow(chelsea, tmp_path, proc_e
         f"explain_to_file({str(photo)!r}, {str(tmp_path / 'cat.png')!r}, model='emotion'); "
         f"explain_to_file({str(person)!r}, {str(tmp_path / 'smile.png')!r}, model='smile'); "
         f"explain_to_file({str(photo)!r}, {str(tmp_path / 'cam.png')!r}, method='gradcam++'); "
+        f"explain_to_file({str(photo)!r}, {str(tmp_path / 'score.png')!r}, method='scorecam'); "
+        f"explain_to_file({str(person)!r}, {str(tmp_path / 'eyes.png')!r}, model='eyes', method='scorecam'); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'tf_keras_vis'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=proc_env)

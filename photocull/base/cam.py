@@ -13,13 +13,25 @@ tests compare them with tf-keras-vis on the Keras models):
   positive part of that gradient times e^score (the factor matters where two maps are joined, as
   the two eyes' are). Behind a max pool the gradient sits in one cell of each window, and
   tf-keras-vis's map comes out larger by the window's area: the same map once scaled to 0..1.
+
+Score-CAM needs no gradient at all (``score_cam``): it weighs the map's channels by the class's
+probability for the input masked by each channel, so it runs on the same LiteRT files too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 GRADIENT_METHODS = ("contrast", "gradcam", "gradcam++")
+# The methods drawn without TensorFlow; SmoothGrad (``saliency``) needs gradients through the whole network.
+WITHOUT_TENSORFLOW = (*GRADIENT_METHODS, "scorecam")
+# Faster Score-CAM: the channels of the most varied maps only (tf-keras-vis's ``max_N``). With 64 of
+# MobileNetV2's 1280 the map correlated .85-.97 with full Score-CAM (chelsea, astronaut) at a twentieth of the cost.
+SCORECAM_CHANNELS = 64
+SCORECAM_SLICE = 8  # masked inputs per model call
+_EPSILON = 1e-7  # Keras' epsilon, which tf-keras-vis adds to the masks' range
 
 
 def class_map(feature_map: np.ndarray, gradient: np.ndarray, method: str, score: float = 0.0) -> np.ndarray:
@@ -34,4 +46,53 @@ def class_map(feature_map: np.ndarray, gradient: np.ndarray, method: str, score:
     else:
         raise ValueError(f"{method!r} needs gradients through the whole network: one of {GRADIENT_METHODS}")
     result: np.ndarray = cam.astype(np.float32)
+    return result
+
+
+def upsampled(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``maps`` [h, w, n] resized to ``size`` (height, width) by linear interpolation with corners
+    aligned, as ``scipy.ndimage.zoom(order=1)`` resizes them for tf-keras-vis (without SciPy)."""
+    out = maps.astype(np.float64)
+    for axis, target in enumerate(size):
+        length = out.shape[axis]
+        position = np.arange(target) * ((length - 1) / max(target - 1, 1))
+        low = np.minimum(np.floor(position).astype(int), max(length - 2, 0))
+        frac = position - low
+        high = np.minimum(low + 1, length - 1)
+        shape = [1] * out.ndim
+        shape[axis] = target
+        frac = frac.reshape(shape)
+        out = np.take(out, low, axis=axis) * (1 - frac) + np.take(out, high, axis=axis) * frac
+    result: np.ndarray = out.astype(np.float32)
+    return result
+
+
+def score_cam(
+    feature_map: np.ndarray,
+    seed: np.ndarray,
+    probability: Callable[[np.ndarray], np.ndarray],
+    channels: int = SCORECAM_CHANNELS,
+) -> np.ndarray:
+    """Faster Score-CAM of one input, as tf-keras-vis computes it, at ``feature_map``'s resolution.
+
+    ``feature_map`` [h, w, c] is the last convolution's map for ``seed`` [H, W, bands] (the model's
+    input); ``probability`` gives the explained class's probability for a batch of inputs [N, H, W, bands].
+    The ``channels`` maps that vary most are each scaled to the input's size and to 0..1 and laid
+    over the input as a mask; each channel weighs as much as the class's probability for its masked
+    input, and the map is the ReLU of the weighted sum of those channels.
+    """
+    if channels < feature_map.shape[-1]:
+        spread = feature_map.reshape(-1, feature_map.shape[-1]).std(axis=0)
+        feature_map = feature_map[..., np.argsort(-spread, kind="stable")[:channels]]
+    masks = upsampled(feature_map, seed.shape[:2])
+    low, high = masks.min(axis=(0, 1)), masks.max(axis=(0, 1))
+    masks = ((masks - low) / (high - low + _EPSILON)).transpose(2, 0, 1)[..., None]
+    seed = np.asarray(seed, np.float32)
+    weights = np.concatenate(
+        [
+            probability(seed[None] * masks[start : start + SCORECAM_SLICE])
+            for start in range(0, len(masks), SCORECAM_SLICE)
+        ]
+    )
+    result: np.ndarray = np.maximum(feature_map @ weights.astype(np.float32), 0.0).astype(np.float32)
     return result

@@ -6,7 +6,7 @@ by the mean gradient of the score over the map's cells; through the mean (and a 
 passes each window's gradient to exactly one cell) that mean is the dense layer's weights over the
 number of cells, whatever the photo. So the map comes from the LiteRT file the scan runs, the map
 added to its outputs, and the weights from the same file; tests/test_faces.py checks the result
-against tf-keras-vis on the Keras heads.
+against tf-keras-vis on the Keras heads. Score-CAM runs the same file on masked copies of the cut.
 """
 
 from __future__ import annotations
@@ -36,6 +36,13 @@ class FaceCam:
         if len(probabilities) == 1:  # one output: the probability of the second class
             probabilities = np.array([1.0 - probabilities[0], probabilities[0]])
         return {c: float(p) for c, p in zip(self.classes, probabilities)}, feature_map, logits
+
+    def probabilities(self, cuts: np.ndarray) -> np.ndarray:
+        """[N, classes] for a batch of cuts [N, H, W, 1] (Score-CAM's masked copies of one)."""
+        probabilities: np.ndarray = self.model.run(np.asarray(cuts, np.float32))[0]
+        if probabilities.shape[1] == 1:
+            return np.concatenate([1.0 - probabilities, probabilities], axis=1)
+        return probabilities
 
     def score(self, logits: np.ndarray, target: int) -> float:
         """The score Grad-CAM++ differentiates: the class's logit (one logit: its sign)."""

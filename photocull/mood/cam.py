@@ -5,8 +5,10 @@ need two things: the backbone's last convolution map for the photo, and the grad
 with respect to that map. After the map come only a global average and the head (embedding →
 Dense(relu) → Dense → ×temperature), so the gradient is three small matrix products. The map comes
 from the LiteRT file the scan scores with, the map added to its outputs; importing TensorFlow and
-building the Keras model took 4–6 s of a cold ``explain``'s 5–9 s. SmoothGrad and Score-CAM keep
-TensorFlow (photocull.report.saliency); tests/test_explain.py checks that both give the same maps.
+building the Keras model took 4–6 s of a cold ``explain``'s 5–9 s. Score-CAM needs only the
+class's probability for masked copies of the input (photocull.base.cam.score_cam), which the same
+file gives. SmoothGrad keeps TensorFlow (photocull.report.saliency); tests/test_explain.py checks
+that both give the same maps.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ai_edge_litert import schema_py_generated as schema
 from photocull.base.heads import EMBEDDING_DIM, HEADS
 from photocull.base.litert import LiteRTModel, op_code, with_outputs
 from photocull.mood.adapt import NumpyHead
-from photocull.mood.litert import SCORER_FILE
+from photocull.mood.litert import SCORER_FILE, SLICE
 
 
 def with_last_map(content: bytes) -> bytes:
@@ -53,6 +55,17 @@ class HeadCam:
         """(class probabilities, the last convolution's map [7, 7, 1280]) for one model input."""
         feature_map = self._map(model_input)
         return self.head.probabilities(feature_map.mean(axis=(0, 1))[None])[0], feature_map
+
+    def probabilities(self, model_inputs: np.ndarray) -> np.ndarray:
+        """[N, classes] for a batch of model inputs [N, 224, 224, 3] (0–255, any float values: Score-CAM's
+        masked copies), run in the scorer's slices."""
+        batch = np.asarray(model_inputs, dtype=np.float32)
+        maps = [
+            next(out for out in self.model.run(batch[start : start + SLICE]) if out.ndim == 4)
+            for start in range(0, len(batch), SLICE)
+        ]
+        result: np.ndarray = self.head.probabilities(np.concatenate(maps).mean(axis=(1, 2)))
+        return result
 
     def logits(self, feature_map: np.ndarray) -> np.ndarray:
         """The head's outputs before its softmax, the scores Grad-CAM differentiates."""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from photocull.base.cam import GRADIENT_METHODS, class_map
+from photocull.base.cam import WITHOUT_TENSORFLOW, class_map, score_cam
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import FACE_HEADS
 from photocull.base.modelfiles import WHAT_TO_DO, model_path
@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 
 @functools.cache
 def get_face_explainer(model: str) -> Explainer:
-    """The process-wide explainer of one face head (its Keras file), loaded on first use: SmoothGrad
-    and Score-CAM, which need TensorFlow."""
+    """The process-wide explainer of one face head (its Keras file), loaded on first use: SmoothGrad,
+    which needs TensorFlow."""
     from photocull.report.saliency import Explainer, keras
 
     spec = FACE_HEADS[model]
@@ -53,7 +53,7 @@ def get_face_explainer(model: str) -> Explainer:
 
 
 class FaceLiteRTExplainer:
-    """A face head's gradient maps (``GRADIENT_METHODS``) and scores from LiteRT and numpy
+    """A face head's maps (``WITHOUT_TENSORFLOW``) and scores from LiteRT and numpy
     (photocull.faces.cam): the Keras explainer's, to float rounding (tests/test_faces.py), without
     TensorFlow."""
 
@@ -66,12 +66,15 @@ class FaceLiteRTExplainer:
         self, cut: np.ndarray, *, class_name: str | None = None, method: str = DEFAULT_METHOD
     ) -> tuple[np.ndarray, str, dict[str, float]]:
         """The map over the cut at the last convolution's resolution, the class it explains, the scores."""
-        if method not in GRADIENT_METHODS:
-            raise ValueError(f"a FaceLiteRTExplainer draws {', '.join(GRADIENT_METHODS)} maps, not {method!r}")
+        if method not in WITHOUT_TENSORFLOW:
+            raise ValueError(f"a FaceLiteRTExplainer draws {', '.join(WITHOUT_TENSORFLOW)} maps, not {method!r}")
         scores, feature_map, logits = self.cam.run(cut)
         target = chosen_class(self.name, scores, class_name)
         other = self.contrasted(scores, target, method)
         t, o = self.classes.index(target), None if other is None else self.classes.index(other)
+        if method == "scorecam":
+            masked_scores = score_cam(feature_map, cut, lambda masked: self.cam.probabilities(masked)[:, t])
+            return masked_scores, target, scores
         gradient = self.cam.gradient(feature_map, t, o)
         return class_map(feature_map, gradient, method, self.cam.score(logits, t)), target, scores
 
@@ -121,7 +124,7 @@ def explain_face(
     if not 0 <= face < len(found):
         raise PhotocullError(f"{path} has {len(found)} face(s): choose --face 0 to {len(found) - 1} (0 is the largest)")
     explainer: FaceLiteRTExplainer | Explainer = (
-        face_litert_explainer(model) if method in GRADIENT_METHODS else get_face_explainer(model)
+        face_litert_explainer(model) if method in WITHOUT_TENSORFLOW else get_face_explainer(model)
     )
     grey = preview.convert("L")
     the_face = found[face]

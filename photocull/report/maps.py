@@ -1,11 +1,11 @@
 """Which explainer draws a map, and what every explainer shares, without importing TensorFlow.
 
-The default map (``contrast``) and the other gradient methods (``gradcam``, ``gradcam++``:
-photocull.base.cam) come from LiteRT and numpy: photocull.mood.cam for a mood model,
+The default map (``contrast``), the other gradient methods (``gradcam``, ``gradcam++``) and
+Score-CAM (photocull.base.cam) come from LiteRT and numpy: photocull.mood.cam for a mood model,
 photocull.faces.cam for a face head (photocull.report.face_saliency). ``photocull explain PHOTO``
-then starts in under a second instead of the 4–9 s that importing TensorFlow and building the Keras
-model took. SmoothGrad (``saliency``) and Score-CAM use the Keras explainers of
-photocull.report.saliency, imported only when asked for.
+then starts in about a second instead of the 4–10 s that importing TensorFlow and building the Keras
+model took. SmoothGrad (``saliency``) needs gradients through the whole network: it uses the Keras
+explainers of photocull.report.saliency, imported only when asked for.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from PIL import Image
 
-from photocull.base.cam import GRADIENT_METHODS, class_map
+from photocull.base.cam import WITHOUT_TENSORFLOW, class_map, score_cam
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import HEADS
 from photocull.base.modelfiles import WHAT_TO_DO
@@ -58,14 +58,14 @@ class PhotoExplainer(Protocol):
 
 
 def explainer(model: str, method: str = DEFAULT_METHOD) -> PhotoExplainer | Explainer:
-    """The process-wide explainer of a mood ``model`` for ``method``: TensorFlow-free for the gradient methods.
+    """The process-wide explainer of a mood ``model`` for ``method``: TensorFlow-free but for SmoothGrad.
 
     Both kinds explain with the head the scan scores with (the person's adapted one, if any:
     photocull.mood.adapt.head_in_use), and a newly adapted head gets a new explainer."""
     check_model(model)
     check_method(method)
     version = head_version(HEADS[model])
-    if method in GRADIENT_METHODS:
+    if method in WITHOUT_TENSORFLOW:
         return litert_explainer(model, version)
     from photocull.report.saliency import get_explainer
 
@@ -83,7 +83,7 @@ def litert_explainer(model: str, version: str = "shipped") -> LiteRTExplainer:
 
 
 class LiteRTExplainer:
-    """A mood head's gradient maps (``GRADIENT_METHODS``) and scores from LiteRT and numpy: the Keras
+    """A mood head's maps (``WITHOUT_TENSORFLOW``) and scores from LiteRT and numpy: the Keras
     explainer's, to float rounding (tests/test_explain.py), without TensorFlow."""
 
     def __init__(self, model: str) -> None:
@@ -107,15 +107,19 @@ class LiteRTExplainer:
     ) -> Explanation:
         """Why ``class_name`` (default: the top class); for ``contrast``, rather than ``against``
         (default: the runner-up)."""
-        if method not in GRADIENT_METHODS:
-            raise ValueError(f"a LiteRTExplainer draws {', '.join(GRADIENT_METHODS)} maps, not {method!r}")
+        if method not in WITHOUT_TENSORFLOW:
+            raise ValueError(f"a LiteRTExplainer draws {', '.join(WITHOUT_TENSORFLOW)} maps, not {method!r}")
         probabilities, feature_map = self.cam.scores_and_map(model_input)
         scores = {c: float(p) for c, p in zip(self.classes, probabilities)}
         target = chosen_class(self.name, scores, class_name)
         other = contrasted(self.name, scores, target, method, against)
         t, o = self.classes.index(target), None if other is None else self.classes.index(other)
-        score = float(self.cam.logits(feature_map)[t])
-        raw = class_map(feature_map, self.cam.gradient(feature_map, t, o), method, score)
+        if method == "scorecam":
+            seed = np.asarray(model_input, np.float32)
+            raw = score_cam(feature_map, seed, lambda masked: self.cam.probabilities(masked)[:, t])
+        else:
+            score = float(self.cam.logits(feature_map)[t])
+            raw = class_map(feature_map, self.cam.gradient(feature_map, t, o), method, score)
         return Explanation(resize_map(raw, map_size), target, scores, method, self.name, other)
 
 

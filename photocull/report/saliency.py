@@ -2,9 +2,9 @@
 
 A person deciding between near-duplicates should be able to check that "happy" came from the faces,
 not from a bright sky. The maps come from tf-keras-vis on the same classifier the scan uses, with
-its final softmax made linear so gradients follow the class logit instead of saturating. A mood
-model's default map (``contrast``) needs none of this: photocull.report.maps draws it without
-TensorFlow, and this module serves the other methods and the face heads.
+its final softmax made linear so gradients follow the class logit instead of saturating. Only
+SmoothGrad (``saliency``) needs it: photocull.report.maps draws every other method without
+TensorFlow, and the tests check those maps against this module's.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from photocull.base.cam import SCORECAM_CHANNELS
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import HEADS
 from photocull.mood.adapt import head_in_use
@@ -51,8 +52,6 @@ from photocull.mood.scoring import load_classifier  # noqa: E402
 SMOOTH_SAMPLES = 20
 SMOOTH_NOISE = 0.2  # SmoothGrad's noise σ as a fraction of the input's value range (tf-keras-vis default)
 NOISE_SEED = 0
-SCORECAM_MAX_N = 64  # Faster Score-CAM: the 64 most varied of 1280 channels; ~1-2.5 s, not ~25 s, and
-# the map correlates .85-.97 with full Score-CAM (chelsea, astronaut)
 
 
 class Explainer:
@@ -75,7 +74,9 @@ class Explainer:
         self._gradcam = GradcamPlusPlus(classifier, clone=False)
         self._gradcam_plain = Gradcam(classifier, clone=False)  # more class-specific on these heads
         self._saliency = Saliency(classifier, clone=False)
-        self._scorecam = Scorecam(classifier, clone=False)
+        # Score-CAM weighs by the softmax of the outputs, which for one output is always 1: a
+        # one-output head is given to it as two logits, 0 and its own, whose softmax is 1 - p and p.
+        self._scorecam = Scorecam(_two_logits(classifier) if self.binary else classifier, clone=False)
 
     def scores(self, model_input: np.ndarray) -> dict[str, float]:
         """Class probabilities (softmax of the logits), equal to the scan's scores for this input."""
@@ -120,8 +121,10 @@ class Explainer:
         check_method(method)
         scores = self.scores(model_input)
         target = chosen_class(self.name, scores, class_name)
-        if self.binary:
-            score: Callable[[Any], Any] = BinaryScore(target == self.classes[1])
+        if self.binary and method == "scorecam":
+            score: Callable[[Any], Any] = CategoricalScore(self.classes.index(target))
+        elif self.binary:
+            score = BinaryScore(target == self.classes[1])
         elif method == "contrast":
             other = contrast_class(self.name, scores, target, against)
             score = _contrast_score(self.classes.index(target), self.classes.index(other))
@@ -152,7 +155,7 @@ class Explainer:
                     x,
                     penultimate_layer=self.penultimate,
                     seek_penultimate_conv_layer=False,
-                    max_N=min(SCORECAM_MAX_N, int(self.model.get_layer(self.penultimate).output.shape[-1])),
+                    max_N=min(SCORECAM_CHANNELS, int(self.model.get_layer(self.penultimate).output.shape[-1])),
                     expand_cam=False,
                     normalize_cam=False,
                 )
@@ -168,6 +171,12 @@ class Explainer:
         noisy = x + rng.normal(0.0, sigma, (SMOOTH_SAMPLES, *x.shape[1:])).astype(np.float32)
         grads = self._saliency(score, noisy, keepdims=True, normalize_map=False)
         return np.asarray(grads).mean(axis=0).max(axis=-1)
+
+
+def _two_logits(classifier: keras.Model) -> keras.Model:
+    """A one-logit classifier as a two-logit one, [0, logit]: the softmax of those is [1 - p, p]."""
+    logit = classifier.output
+    return keras.Model(classifier.inputs, keras.layers.Concatenate()([logit * 0.0, logit]))
 
 
 def _contrast_score(target: int, other: int) -> Callable[[Any], Any]:
