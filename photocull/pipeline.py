@@ -8,18 +8,13 @@ main process (one batched call); each batch is written in one transaction.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
-import multiprocessing as mp
 import os
 import sqlite3
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from queue import SimpleQueue
 from typing import Protocol
 
 import numpy as np
@@ -36,7 +31,8 @@ from photocull.groups.rebuild import regroup
 from photocull.groups.rule import GroupingOptions
 from photocull.scan.discover import FoundFile, discover
 from photocull.scan.measure import MEASURE_VERSION
-from photocull.scan.worker import FaceAnalyser, PhotoScorer, Result, Task, process, start_worker
+from photocull.scan.pool import MIN_TASKS, DecodingPool
+from photocull.scan.worker import FaceAnalyser, PhotoScorer, Result, Task
 from photocull.store import photos as store
 from photocull.store.database import BUSY, is_busy
 
@@ -252,43 +248,9 @@ def _find_moves(db: sqlite_utils.Database, seen: set[str], new_files: list) -> l
     return moves
 
 
-def _results(tasks: list[Task], workers: int, in_flight: int) -> Iterator[Result]:
-    """Decode tasks, in worker processes when it pays off, with a bound on results in memory.
-
-    Finished futures arrive on a queue, in the order they finish: waiting on the whole set of
-    futures in flight instead (``concurrent.futures.wait``, 256 of them) cost the main process
-    0.5–0.6 s of CPU per 720 photos under cProfile, taken from the decoding workers on two cores.
-    """
-    if workers <= 1 or len(tasks) < 8:
-        yield from map(process, tasks)
-        return
-    queue = iter(tasks)
-    finished: SimpleQueue[Future[Result]] = SimpleQueue()
-    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=start_worker)
-
-    def submit(task: Task) -> None:
-        pool.submit(process, task).add_done_callback(finished.put)
-
-    try:
-        running = 0
-        for task in itertools.islice(queue, in_flight):
-            submit(task)
-            running += 1
-        while running:
-            future = finished.get()
-            running -= 1
-            yield future.result()
-            following = next(queue, None)
-            if following is not None:
-                submit(following)
-                running += 1
-    except BrokenProcessPool:
-        raise PhotocullError(
-            "a decoding process crashed; what was finished is saved. Run the scan again with --workers 1 "
-            "to find the file that crashes the decoder."
-        ) from None
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+def _results(tasks: list[Task], decoding: DecodingPool, in_flight: int) -> Iterator[Result]:
+    """One folder's tasks decoded (a seam the tests use to change the finishing order)."""
+    return decoding.results(tasks, in_flight)
 
 
 def _flush(
@@ -374,17 +336,20 @@ def scan(
                 seen_files: set[tuple[int, int]] = set()
                 plans = [(root, _plan_root(db, root, scorer, faces, summary, seen_files)) for root in abs_roots]
                 _prepare(scorer, plans)
-                progress.start(sum(len(t) for _, t in plans))
-                for root, tasks in plans:
-                    pending: list[Result] = []
-                    for result in _results(tasks, options.workers, in_flight=4 * options.batch_size):
-                        pending.append(result)
-                        if len(pending) >= options.batch_size:
-                            _flush(db, root, pending, scorer, faces, summary)
-                            progress.advance(len(pending))
-                            pending = []
-                    _flush(db, root, pending, scorer, faces, summary)
-                    progress.advance(len(pending))
+                total = sum(len(t) for _, t in plans)
+                progress.start(total)
+                # one set of decoding processes for every folder of the scan
+                with DecodingPool(options.workers if total >= MIN_TASKS else 1) as pool:
+                    for root, tasks in plans:
+                        pending: list[Result] = []
+                        for result in _results(tasks, pool, in_flight=4 * options.batch_size):
+                            pending.append(result)
+                            if len(pending) >= options.batch_size:
+                                _flush(db, root, pending, scorer, faces, summary)
+                                progress.advance(len(pending))
+                                pending = []
+                        _flush(db, root, pending, scorer, faces, summary)
+                        progress.advance(len(pending))
             except KeyboardInterrupt:
                 summary.interrupted = True
             settings = json.dumps({"grouping": options.grouping.as_dict(), "config": config}, sort_keys=True)

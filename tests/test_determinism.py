@@ -40,8 +40,8 @@ def test_worker_count_and_finishing_order_change_nothing(library, tmp_path, monk
 
     results = pipeline._results
 
-    def reversed_results(tasks, workers, in_flight):  # the last photo finishes first, and so on
-        return reversed(list(results(tasks, workers, in_flight)))
+    def reversed_results(tasks, decoding, in_flight):  # the last photo finishes first, and so on
+        return reversed(list(results(tasks, decoding, in_flight)))
 
     monkeypatch.setattr(pipeline, "_results", reversed_results)
     scan(open_db(tmp_path / "reversed.db"), [library.root], scorer=scorer, options=ScanOptions(workers=2))

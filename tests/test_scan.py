@@ -313,3 +313,29 @@ def test_a_scan_without_models_reads_jpeg_luma_with_the_same_measures(tmp_path, 
     worker.process(worker.Task(str(path), 0, 0))
     worker.process(worker.Task(str(path), 0, 0, model_input=True))
     assert modes == [True, False]
+
+
+def test_one_set_of_decoding_processes_serves_every_folder(tmp_path, db, monkeypatch):
+    """A scan of several folders starts its decoding processes once, not once per folder (each start
+    costs the processes their imports and models), and a folder too small for processes of its own
+    still shares them."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from photocull.scan import pool
+
+    started = []
+
+    class CountedPool(ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs) -> None:
+            started.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", CountedPool)
+    folders = [tmp_path / name for name in ("phone", "camera", "scans")]
+    for k, folder in enumerate(folders):
+        for i in range(4):
+            colour = (40 * k + 20 * i, 255 - 30 * i, 60 * k)
+            save_photo(Image.new("RGB", (64, 48), colour), folder / f"IMG_{i}.jpg")
+    summary = scan(db, folders, options=ScanOptions(workers=2))
+    assert started == [1]
+    assert summary.counts["measured"] == 12 and summary.counts["errors"] == 0
