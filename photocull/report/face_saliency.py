@@ -73,8 +73,8 @@ class FaceLiteRTExplainer:
         other = self.contrasted(scores, target, method)
         t, o = self.classes.index(target), None if other is None else self.classes.index(other)
         if method == "scorecam":
-            masked_scores = score_cam(feature_map, cut, lambda masked: self.cam.probabilities(masked)[:, t])
-            return masked_scores, target, scores
+            cam = score_cam(feature_map, cut, lambda masked: self.cam.probabilities(masked)[:, t])
+            return cam, target, scores
         gradient = self.cam.gradient(feature_map, t, o)
         return class_map(feature_map, gradient, method, self.cam.score(logits, t)), target, scores
 
