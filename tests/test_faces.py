@@ -289,15 +289,16 @@ def test_merged_expression_networks_average_their_logits():
 
 
 @pytest.mark.parametrize("model", ["expression", "smile", "eyes"])
-def test_a_face_heads_score_cam_without_tensorflow_is_tf_keras_vis_own(model):
+def test_a_face_heads_score_cam_and_smoothgrad_without_tensorflow_are_tf_keras_vis_own(model):
     """Score-CAM of a face head from LiteRT (photocull.base.cam.score_cam) against tf-keras-vis's
-    Scorecam on the Keras head, for every class, with open and with closed eyes. On a one-output
+    Scorecam on the Keras head, for every class, with open and with closed eyes; SmoothGrad too. On a one-output
     head (smile, eyes) tf-keras-vis's softmax of the one output is always 1, so it is given the
     head as two logits, 0 and its own (photocull.report.saliency): before, its map was empty for
     the first class and the same for the second whatever the photo."""
     from photocull.base.heads import FACE_HEADS
     from photocull.faces.crops import equalized, eye_patches, face_crop
-    from photocull.report.face_saliency import face_litert_explainer, get_face_explainer
+    from photocull.report.face_saliency import face_litert_explainer
+    from photocull.report.saliency import get_face_explainer
 
     person = astronaut()
     face = FaceDetector().detect(person)[0]
@@ -317,6 +318,11 @@ def test_a_face_heads_score_cam_without_tensorflow_is_tf_keras_vis_own(model):
             assert our_target == their_target == target and ours.shape == theirs.shape
             assert np.abs(ours - theirs).max() <= 1e-4 * max(np.abs(theirs).max(), 1e-6), target
         assert ours.max() > 0  # the second class's map is not empty
+        # SmoothGrad: the head's file run forwards and backwards in NumPy (photocull.base.backprop)
+        ours, _, _ = light.raw_map(x, class_name=target, method="saliency")
+        theirs, _, _ = keras_explainer.raw_map(x, class_name=target, method="saliency")
+        assert ours.shape == theirs.shape and theirs.max() > 0
+        assert np.abs(ours - theirs).max() <= 1e-2 * theirs.max()
 
 
 @pytest.mark.parametrize("model", ["expression", "smile", "eyes"])
@@ -326,7 +332,8 @@ def test_a_face_heads_gradient_maps_without_tensorflow_are_the_keras_ones(model)
     with open and with closed eyes, for every class: the same maps and scores, to float rounding."""
     from photocull.base.heads import FACE_HEADS
     from photocull.faces.crops import equalized, eye_patches, face_crop
-    from photocull.report.face_saliency import face_litert_explainer, get_face_explainer
+    from photocull.report.face_saliency import face_litert_explainer
+    from photocull.report.saliency import get_face_explainer
 
     person = astronaut()
     face = FaceDetector().detect(person)[0]

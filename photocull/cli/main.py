@@ -445,8 +445,7 @@ def undo(ctx: click.Context, apply_id: int | None, as_json: bool) -> None:
     default="contrast",
     show_default=True,
     help="contrast: why this class rather than the runner-up (the default: it passes the sanity checks); "
-    "the others are kept for comparison (README, 'Explanations you can trust'). "
-    "saliency (SmoothGrad) is the one that loads TensorFlow: several seconds more.",
+    "the others are kept for comparison (README, 'Explanations you can trust').",
 )
 @click.option(
     "--save-map",

@@ -6,7 +6,9 @@ by the mean gradient of the score over the map's cells; through the mean (and a 
 passes each window's gradient to exactly one cell) that mean is the dense layer's weights over the
 number of cells, whatever the photo. So the map comes from the LiteRT file the scan runs, the map
 added to its outputs, and the weights from the same file; tests/test_faces.py checks the result
-against tf-keras-vis on the Keras heads. Score-CAM runs the same file on masked copies of the cut.
+against tf-keras-vis on the Keras heads. Score-CAM runs the same file on masked copies of the cut,
+and SmoothGrad its gradient with respect to the cut, computed from the file in NumPy
+(photocull.base.backprop).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import functools
 
 import numpy as np
 
+from photocull.base.backprop import GraphGradient
 from photocull.base.heads import FACE_HEADS
 from photocull.base.litert import LiteRTModel, pooled_dense, with_outputs
 from photocull.base.modelfiles import model_path
@@ -27,8 +30,10 @@ class FaceCam:
     def __init__(self, name: str) -> None:
         spec = FACE_HEADS[name]
         self.classes = list(spec.classes)
-        source, logits, self.weights = pooled_dense(model_path(spec.litert_file).read_bytes())
+        content = model_path(spec.litert_file).read_bytes()
+        source, logits, self.weights = pooled_dense(content)
         self.model = LiteRTModel(spec.litert_file, edit=functools.partial(with_outputs, tensors=[source, logits]))
+        self.network = GraphGradient(content, logits)
 
     def run(self, cut: np.ndarray) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
         """(class → probability, the last convolution's map [h, w, channels], the logits) for one cut."""
@@ -43,6 +48,16 @@ class FaceCam:
         if probabilities.shape[1] == 1:
             return np.concatenate([1.0 - probabilities, probabilities], axis=1)
         return probabilities
+
+    def input_gradients(self, cuts: np.ndarray, target: int) -> np.ndarray:
+        """The gradient of ``target``'s logit (one logit: its sign, as ``score``) with respect to each
+        of a batch of cuts [N, H, W, 1]."""
+        direction = np.zeros((len(cuts), len(self.weights)), np.float32)
+        if len(self.weights) == 1:
+            direction[:, 0] = 1.0 if target == 1 else -1.0
+        else:
+            direction[:, target] = 1.0
+        return self.network.gradient(cuts, lambda _: direction)
 
     def score(self, logits: np.ndarray, target: int) -> float:
         """The score Grad-CAM++ differentiates: the class's logit (one logit: its sign)."""

@@ -7,8 +7,9 @@ Dense(relu) → Dense → ×temperature), so the gradient is three small matrix 
 from the LiteRT file the scan scores with, the map added to its outputs; importing TensorFlow and
 building the Keras model took 4–6 s of a cold ``explain``'s 5–9 s. Score-CAM needs only the
 class's probability for masked copies of the input (photocull.base.cam.score_cam), which the same
-file gives. SmoothGrad keeps TensorFlow (photocull.report.saliency); tests/test_explain.py checks
-that both give the same maps.
+file gives, and SmoothGrad the gradient with respect to the input, which photocull.base.backprop
+computes from the same file in NumPy. tests/test_explain.py checks the maps against tf-keras-vis on the
+Keras classifier (photocull.report.saliency).
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ from __future__ import annotations
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
+from photocull.base.backprop import GraphGradient
 from photocull.base.heads import EMBEDDING_DIM, HEADS
 from photocull.base.litert import LiteRTModel, op_code, with_outputs
+from photocull.base.modelfiles import model_path
 from photocull.mood.adapt import NumpyHead
 from photocull.mood.litert import SCORER_FILE, SLICE
 
 
-def with_last_map(content: bytes) -> bytes:
-    """The scorer file with the last convolution's map as one more output: the map the global
-    average that makes the embedding reads (found by that op, not by a converter-made name)."""
+def _embedding_mean(content: bytes) -> tuple[int, int]:
+    """(the last convolution's map, the embedding): the input and output tensors of the global
+    average that makes the embedding (found by that op, not by a converter-made name)."""
     model = schema.Model.GetRootAs(content, 0)
     graph = model.Subgraphs(0)
     outputs = {graph.Outputs(i) for i in range(graph.OutputsLength())}
@@ -33,8 +36,13 @@ def with_last_map(content: bytes) -> bytes:
         if op_code(model, op) == schema.BuiltinOperator.MEAN and op.Outputs(0) in outputs:
             source = graph.Tensors(op.Inputs(0))
             if source.ShapeLength() == 4 and source.Shape(3) == EMBEDDING_DIM:
-                return with_outputs(content, [op.Inputs(0)])
+                return int(op.Inputs(0)), int(op.Outputs(0))
     raise ValueError(f"{SCORER_FILE} has no global average over a {EMBEDDING_DIM}-channel map")
+
+
+def with_last_map(content: bytes) -> bytes:
+    """The scorer file with the last convolution's map as one more output."""
+    return with_outputs(content, [_embedding_mean(content)[0]])
 
 
 class HeadCam:
@@ -44,6 +52,7 @@ class HeadCam:
         self.classes = list(HEADS[name].classes)
         self.head = head
         self.model = LiteRTModel(SCORER_FILE, threads=2, edit=with_last_map)
+        self._backbone: GraphGradient | None = None
 
     def _map(self, model_input: np.ndarray) -> np.ndarray:
         batch = np.asarray(model_input, dtype=np.float32)[None]
@@ -66,6 +75,21 @@ class HeadCam:
         ]
         result: np.ndarray = self.head.probabilities(np.concatenate(maps).mean(axis=(1, 2)))
         return result
+
+    def input_gradients(self, model_inputs: np.ndarray, target: int) -> np.ndarray:
+        """The gradient of ``target``'s logit (the head's output before its softmax) with respect to
+        each of a batch of model inputs [N, 224, 224, 3], through the backbone in NumPy."""
+        if self._backbone is None:
+            content = model_path(SCORER_FILE).read_bytes()
+            self._backbone = GraphGradient(content, _embedding_mean(content)[1])
+        head = self.head
+
+        def direction(embeddings: np.ndarray) -> np.ndarray:
+            active = embeddings @ head.hidden_w + head.hidden_b > 0
+            result: np.ndarray = (head.logits_w[:, target] * head.temperature * active) @ head.hidden_w.T
+            return result
+
+        return self._backbone.gradient(model_inputs, direction)
 
     def logits(self, feature_map: np.ndarray) -> np.ndarray:
         """The head's outputs before its softmax, the scores Grad-CAM differentiates."""

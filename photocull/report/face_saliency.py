@@ -4,9 +4,8 @@ The face is found, cut and levelled exactly as the scan does it (the scan's prev
 detector, photocull.faces.crops), so ``--face N`` is the export's ``faces[N]``. The scores are the
 explained head's own on that cut, which the map explains; the stored ones can differ a little, since
 the scan also averages the expression head over the mirror image and stacks the smile head with the
-expression head's "happy" (photocull.faces.heads). The gradient maps (``contrast``, the default;
-``gradcam``, ``gradcam++``) run on LiteRT, as the scan does, without TensorFlow
-(photocull.faces.cam); SmoothGrad and Score-CAM on Keras. The map over
+expression head's "happy" (photocull.faces.heads). Every method's map runs on the head's LiteRT
+file, as the scan does, without TensorFlow (photocull.faces.cam). The map over
 the 48×48 crop (or over both 24×24 eye patches) is laid back onto the photo through the crop's own
 geometry: it covers the face and is zero elsewhere.
 """
@@ -15,15 +14,14 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from photocull.base.cam import WITHOUT_TENSORFLOW, class_map, score_cam
+from photocull.base.cam import class_map, score_cam, smooth_grad
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import FACE_HEADS
-from photocull.base.modelfiles import WHAT_TO_DO, model_path
+from photocull.base.modelfiles import WHAT_TO_DO
 from photocull.faces.cam import FaceCam
 from photocull.faces.crops import equalized, eye_frames, eye_patches, face_crop, face_frame, uncut
 from photocull.faces.detect import FaceDetector
@@ -31,29 +29,9 @@ from photocull.report.maps import DEFAULT_METHOD, check_method, chosen_class, co
 from photocull.report.panel import Explanation
 from photocull.scan.read import read_preview
 
-if TYPE_CHECKING:
-    import keras
-
-    from photocull.report.saliency import Explainer
-
-
-@functools.cache
-def get_face_explainer(model: str) -> Explainer:
-    """The process-wide explainer of one face head (its Keras file), loaded on first use: SmoothGrad,
-    which needs TensorFlow."""
-    from photocull.report.saliency import Explainer, keras
-
-    spec = FACE_HEADS[model]
-    try:
-        classifier = keras.models.load_model(model_path(spec.keras_file), compile=False)
-    except (FileNotFoundError, ValueError, OSError) as exc:
-        raise PhotocullError(f"cannot load the {model} head: {exc}. {WHAT_TO_DO}") from exc
-    classifier.trainable = False
-    return Explainer(classifier, spec.classes, model, penultimate=cam_layer(classifier))
-
 
 class FaceLiteRTExplainer:
-    """A face head's maps (``WITHOUT_TENSORFLOW``) and scores from LiteRT and numpy
+    """A face head's maps and scores from LiteRT and numpy
     (photocull.faces.cam): the Keras explainer's, to float rounding (tests/test_faces.py), without
     TensorFlow."""
 
@@ -66,8 +44,7 @@ class FaceLiteRTExplainer:
         self, cut: np.ndarray, *, class_name: str | None = None, method: str = DEFAULT_METHOD
     ) -> tuple[np.ndarray, str, dict[str, float]]:
         """The map over the cut at the last convolution's resolution, the class it explains, the scores."""
-        if method not in WITHOUT_TENSORFLOW:
-            raise ValueError(f"a FaceLiteRTExplainer draws {', '.join(WITHOUT_TENSORFLOW)} maps, not {method!r}")
+        check_method(method)
         scores, feature_map, logits = self.cam.run(cut)
         target = chosen_class(self.name, scores, class_name)
         other = self.contrasted(scores, target, method)
@@ -75,6 +52,8 @@ class FaceLiteRTExplainer:
         if method == "scorecam":
             cam = score_cam(feature_map, cut, lambda masked: self.cam.probabilities(masked)[:, t])
             return cam, target, scores
+        if method == "saliency":
+            return smooth_grad(cut, lambda noisy: self.cam.input_gradients(noisy, t)), target, scores
         gradient = self.cam.gradient(feature_map, t, o)
         return class_map(feature_map, gradient, method, self.cam.score(logits, t)), target, scores
 
@@ -97,17 +76,6 @@ def _detector() -> FaceDetector:
     return FaceDetector()
 
 
-def cam_layer(classifier: keras.Model) -> str:
-    """The layer the CAM methods weigh: the network's last activation before its output (an output
-    that is itself an Activation layer, the expression head's softmax, does not count; a ReLU
-    layer, as MobileNetV2 has, does)."""
-    import keras
-
-    inner = classifier.layers[:-1]
-    kinds = (keras.layers.Activation, keras.layers.ReLU)
-    return str([layer.name for layer in inner if isinstance(layer, kinds)][-1])
-
-
 def explain_face(
     path: str | Path, *, model: str, face: int = 0, class_name: str | None = None, method: str = DEFAULT_METHOD
 ) -> tuple[Explanation, Image.Image]:
@@ -123,9 +91,7 @@ def explain_face(
         raise PhotocullError(f"{path}: no face found, so there is nothing for the {model} head to explain")
     if not 0 <= face < len(found):
         raise PhotocullError(f"{path} has {len(found)} face(s): choose --face 0 to {len(found) - 1} (0 is the largest)")
-    explainer: FaceLiteRTExplainer | Explainer = (
-        face_litert_explainer(model) if method in WITHOUT_TENSORFLOW else get_face_explainer(model)
-    )
+    explainer = face_litert_explainer(model)
     grey = preview.convert("L")
     the_face = found[face]
     spec = FACE_HEADS[model]

@@ -1,11 +1,11 @@
 """Which explainer draws a map, and what every explainer shares, without importing TensorFlow.
 
-The default map (``contrast``), the other gradient methods (``gradcam``, ``gradcam++``) and
-Score-CAM (photocull.base.cam) come from LiteRT and numpy: photocull.mood.cam for a mood model,
+Every method's map comes from the LiteRT files the scan runs and NumPy (photocull.base.cam; the
+input gradients SmoothGrad needs from photocull.base.backprop): photocull.mood.cam for a mood model,
 photocull.faces.cam for a face head (photocull.report.face_saliency). ``photocull explain PHOTO``
-then starts in about a second instead of the 4–10 s that importing TensorFlow and building the Keras
-model took. SmoothGrad (``saliency``) needs gradients through the whole network: it uses the Keras
-explainers of photocull.report.saliency, imported only when asked for.
+then starts in about a second (SmoothGrad in about three) instead of the 4–10 s that importing
+TensorFlow and building the Keras model took. The Keras explainers of photocull.report.saliency
+remain the reference the tests compare these maps with, and the sanity script's models.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ import contextlib
 import functools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from PIL import Image
 
-from photocull.base.cam import WITHOUT_TENSORFLOW, class_map, score_cam
+from photocull.base.cam import class_map, score_cam, smooth_grad
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import HEADS
 from photocull.base.modelfiles import WHAT_TO_DO
@@ -29,9 +28,6 @@ from photocull.report.panel import Explanation, resize_map
 from photocull.scan.model_input import load_model_input, to_model_input
 from photocull.scan.read import UnreadablePhoto, read_preview
 
-if TYPE_CHECKING:
-    from photocull.report.saliency import Explainer
-
 METHODS = ("contrast", "gradcam++", "gradcam", "saliency", "scorecam")
 # The default: the only method whose maps pass both sanity checks on real photos (README, "Explanations
 # you can trust"; scripts/sanity_saliency.py). Grad-CAM++ barely depends on the head or the class.
@@ -39,37 +35,13 @@ DEFAULT_METHOD = "contrast"
 DISPLAY_SIZE = 512  # long side of the rendered photo and of the map
 
 
-class PhotoExplainer(Protocol):
-    """What ``explain`` asks of an explainer of one model: its classes, scores and maps."""
-
-    classes: list[str]
-
-    def scores(self, model_input: np.ndarray) -> dict[str, float]: ...
-
-    def explain(
-        self,
-        model_input: np.ndarray,
-        map_size: tuple[int, int],
-        *,
-        class_name: str | None = None,
-        method: str = DEFAULT_METHOD,
-        against: str | None = None,
-    ) -> Explanation: ...
-
-
-def explainer(model: str, method: str = DEFAULT_METHOD) -> PhotoExplainer | Explainer:
-    """The process-wide explainer of a mood ``model`` for ``method``: TensorFlow-free but for SmoothGrad.
-
-    Both kinds explain with the head the scan scores with (the person's adapted one, if any:
-    photocull.mood.adapt.head_in_use), and a newly adapted head gets a new explainer."""
+def explainer(model: str, method: str = DEFAULT_METHOD) -> LiteRTExplainer:
+    """The process-wide explainer of a mood ``model`` (every ``method``), with the head the scan
+    scores with (the person's adapted one, if any: photocull.mood.adapt.head_in_use); a newly
+    adapted head gets a new explainer."""
     check_model(model)
     check_method(method)
-    version = head_version(HEADS[model])
-    if method in WITHOUT_TENSORFLOW:
-        return litert_explainer(model, version)
-    from photocull.report.saliency import get_explainer
-
-    return get_explainer(model, version)
+    return litert_explainer(model, head_version(HEADS[model]))
 
 
 @functools.cache
@@ -83,8 +55,8 @@ def litert_explainer(model: str, version: str = "shipped") -> LiteRTExplainer:
 
 
 class LiteRTExplainer:
-    """A mood head's maps (``WITHOUT_TENSORFLOW``) and scores from LiteRT and numpy: the Keras
-    explainer's, to float rounding (tests/test_explain.py), without TensorFlow."""
+    """A mood head's maps and scores from LiteRT and numpy: the Keras explainer's, to float rounding
+    (tests/test_explain.py), without TensorFlow."""
 
     def __init__(self, model: str) -> None:
         self.name = model
@@ -107,16 +79,17 @@ class LiteRTExplainer:
     ) -> Explanation:
         """Why ``class_name`` (default: the top class); for ``contrast``, rather than ``against``
         (default: the runner-up)."""
-        if method not in WITHOUT_TENSORFLOW:
-            raise ValueError(f"a LiteRTExplainer draws {', '.join(WITHOUT_TENSORFLOW)} maps, not {method!r}")
+        check_method(method)
         probabilities, feature_map = self.cam.scores_and_map(model_input)
         scores = {c: float(p) for c, p in zip(self.classes, probabilities)}
         target = chosen_class(self.name, scores, class_name)
         other = contrasted(self.name, scores, target, method, against)
         t, o = self.classes.index(target), None if other is None else self.classes.index(other)
+        seed = np.asarray(model_input, np.float32)
         if method == "scorecam":
-            seed = np.asarray(model_input, np.float32)
             raw = score_cam(feature_map, seed, lambda masked: self.cam.probabilities(masked)[:, t])
+        elif method == "saliency":
+            raw = smooth_grad(seed, lambda noisy: self.cam.input_gradients(noisy, t))
         else:
             score = float(self.cam.logits(feature_map)[t])
             raw = class_map(feature_map, self.cam.gradient(feature_map, t, o), method, score)

@@ -1,10 +1,9 @@
-"""Why did the model score this photo so? Heat maps of what a mood model looked at, with TensorFlow.
+"""The reference explainers: tf-keras-vis on the Keras classifiers, with TensorFlow.
 
-A person deciding between near-duplicates should be able to check that "happy" came from the faces,
-not from a bright sky. The maps come from tf-keras-vis on the same classifier the scan uses, with
-its final softmax made linear so gradients follow the class logit instead of saturating. Only
-SmoothGrad (``saliency``) needs it: photocull.report.maps draws every other method without
-TensorFlow, and the tests check those maps against this module's.
+``explain`` draws every map without TensorFlow (photocull.report.maps, photocull.report.face_saliency);
+these are the maps the tests compare its maps with, and the models scripts/sanity_saliency.py
+randomises. Each classifier's final softmax is made linear so gradients follow the class logit
+instead of saturating, as in ``explain``.
 """
 
 from __future__ import annotations
@@ -18,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from photocull.base.cam import SCORECAM_CHANNELS
+from photocull.base.cam import NOISE_SEED, SCORECAM_CHANNELS, SMOOTH_NOISE, SMOOTH_SAMPLES
 from photocull.base.errors import PhotocullError
-from photocull.base.heads import HEADS
+from photocull.base.heads import FACE_HEADS, HEADS
+from photocull.base.modelfiles import WHAT_TO_DO, model_path
 from photocull.mood.adapt import head_in_use
 from photocull.mood.tfquiet import import_tensorflow_quietly
 from photocull.report.maps import (
@@ -48,10 +48,6 @@ with warnings.catch_warnings():  # tf-keras-vis 0.8.7 imports zoom from a deprec
 
 from photocull.mood.backbone import LAST_CONV_LAYER  # noqa: E402
 from photocull.mood.scoring import load_classifier  # noqa: E402
-
-SMOOTH_SAMPLES = 20
-SMOOTH_NOISE = 0.2  # SmoothGrad's noise σ as a fraction of the input's value range (tf-keras-vis default)
-NOISE_SEED = 0
 
 
 class Explainer:
@@ -220,3 +216,24 @@ def get_explainer(model: str = "happy-sad", version: str = "shipped") -> Explain
             classifier.get_layer("hidden").set_weights([head.hidden_w, head.hidden_b])
         classifier.get_layer("logits").set_weights([head.logits_w, head.logits_b])
     return Explainer(classifier, classes, model)
+
+
+@functools.cache
+def get_face_explainer(model: str) -> Explainer:
+    """The process-wide Keras explainer of one face head (its Keras file), loaded on first use."""
+    spec = FACE_HEADS[model]
+    try:
+        classifier = keras.models.load_model(model_path(spec.keras_file), compile=False)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        raise PhotocullError(f"cannot load the {model} head: {exc}. {WHAT_TO_DO}") from exc
+    classifier.trainable = False
+    return Explainer(classifier, spec.classes, model, penultimate=cam_layer(classifier))
+
+
+def cam_layer(classifier: keras.Model) -> str:
+    """The layer the CAM methods weigh: the network's last activation before its output (an output
+    that is itself an Activation layer, the expression head's softmax, does not count; a ReLU
+    layer, as MobileNetV2 has, does)."""
+    inner = classifier.layers[:-1]
+    kinds = (keras.layers.Activation, keras.layers.ReLU)
+    return str([layer.name for layer in inner if isinstance(layer, kinds)][-1])
