@@ -22,6 +22,7 @@ from photocull.base.litert import op_code
 _OPS = schema.BuiltinOperator
 _RELU, _RELU6 = schema.ActivationFunctionType.RELU, schema.ActivationFunctionType.RELU6
 _SAME = schema.Padding.SAME
+_DTYPES = {schema.TensorType.FLOAT32: np.float32, schema.TensorType.INT32: np.int32}
 
 
 @dataclass
@@ -115,7 +116,11 @@ def _bilinear_matrix(size_in: int, size_out: int, align_corners: bool, half_pixe
 
 
 class GraphGradient:
-    """One float32 LiteRT file's first graph, up to tensor ``output``, run forwards and backwards in NumPy."""
+    """One float32 LiteRT file's first graph, up to tensor ``output``, run forwards and backwards in NumPy.
+
+    An operator or option it does not support is a ValueError when it is met. One pass at a time: a
+    forward pass keeps, on the instance, what the backward pass reads.
+    """
 
     def __init__(self, content: bytes, output: int) -> None:
         model = schema.Model.GetRootAs(content, 0)
@@ -135,7 +140,11 @@ class GraphGradient:
                     continue
                 data = model.Buffers(tensor.Buffer()).DataAsNumpy()
                 if isinstance(data, np.ndarray) and data.size:
-                    dtype = {schema.TensorType.FLOAT32: np.float32, schema.TensorType.INT32: np.int32}[tensor.Type()]
+                    dtype = _DTYPES.get(tensor.Type())
+                    if dtype is None:
+                        raise ValueError(
+                            f"constant tensor {index} has type {tensor.Type()}: only float32 files are supported"
+                        )
                     self.constants[index] = data.view(dtype).reshape(tensor.ShapeAsNumpy())
             if int(op.Outputs(0)) == output:
                 break
@@ -163,6 +172,8 @@ class GraphGradient:
             if o.StrideW() != stride or o.DilationHFactor() != 1 or o.DilationWFactor() != 1:
                 raise ValueError("only square strides without dilation are supported")
             kh, kw = weights.shape[1:3]
+            if kind == _OPS.DEPTHWISE_CONV_2D and weights.shape[3] != x.shape[3]:
+                raise ValueError("only depthwise convolutions with a depth multiplier of 1 are supported")
             if o.Padding() == _SAME:
                 oh, top, bottom = _same_padding(x.shape[1], kh, stride)
                 ow, left, right = _same_padding(x.shape[2], kw, stride)
