@@ -363,3 +363,42 @@ def test_the_default_explanation_imports_no_tensorflow(chelsea, tmp_path, proc_e
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=proc_env)
     assert out.stdout.strip() == "[]"
     assert (tmp_path / "cat.png").exists() and (tmp_path / "smile.png").exists()
+
+
+def test_input_gradients_in_numpy_match_finite_differences_and_refuse_unknown_operators():
+    """photocull.base.backprop on its own: the smile head's forward pass is LiteRT's, its gradient is
+    the slope of that forward pass along random directions, and a file with an operator it does not
+    know (the face detector's float16 weights and reshapes) is refused with a clear error rather than a
+    wrong gradient."""
+    from photocull.base.backprop import GraphGradient
+    from photocull.base.heads import FACE_HEADS
+    from photocull.base.litert import LiteRTModel, pooled_dense
+    from photocull.base.modelfiles import model_path
+    from photocull.faces.detect import SHORT_RANGE
+
+    file = FACE_HEADS["smile"].litert_file
+    content = model_path(file).read_bytes()
+    network = GraphGradient(content, pooled_dense(content)[1])
+    rng = np.random.default_rng(0)
+    cut = rng.uniform(0, 255, (1, 48, 48, 1)).astype(np.float32)
+    logit, _ = network.forward(cut)
+    probability = LiteRTModel(file).run(cut)[0]
+    assert abs(1 / (1 + np.exp(-float(logit[0, 0]))) - float(probability[0, 0])) < 1e-5
+    gradient = network.gradient(cut, np.ones_like)
+    for _ in range(3):
+        v = rng.normal(size=cut.shape).astype(np.float32)
+        step = 0.05
+        slope = (float(network.forward(cut + step * v)[0][0, 0]) - float(network.forward(cut - step * v)[0][0, 0])) / (
+            2 * step
+        )
+        assert slope == pytest.approx(float((gradient * v).sum()), rel=2e-2, abs=1e-3)
+    detector = model_path(SHORT_RANGE).read_bytes()  # float16 weights, reshapes: neither is read here
+    with pytest.raises(ValueError, match="supported"):
+        GraphGradient(detector, _last_output(detector)).forward(np.zeros((1, 128, 128, 3), np.float32))
+
+
+def _last_output(content: bytes) -> int:
+    from ai_edge_litert import schema_py_generated as schema
+
+    graph = schema.Model.GetRootAs(content, 0).Subgraphs(0)
+    return int(graph.Outputs(0))

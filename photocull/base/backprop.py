@@ -197,7 +197,10 @@ class GraphGradient:
             self._pre[op.output] = z
             return _activate(z, o.FusedActivationFunction())
         if kind == _OPS.PAD:
-            return np.pad(x, self.constants[op.inputs[1]])
+            pads = self.constants[op.inputs[1]]
+            if pads[0].any() or pads[-1].any():
+                raise ValueError("only padding of rows and columns is supported")
+            return np.pad(x, pads)
         if kind == _OPS.MEAN:
             axes = tuple(int(a) for a in np.atleast_1d(self.constants[op.inputs[1]]))
             mean: np.ndarray = x.mean(axis=axes, keepdims=bool(o.KeepDims()))
@@ -210,9 +213,12 @@ class GraphGradient:
             self._pre[op.output] = z
             return _activate(z, o.FusedActivationFunction())
         if kind == _OPS.MAX_POOL_2D:
-            if o.Padding() == _SAME and (x.shape[1] % o.StrideH() or x.shape[2] % o.StrideW()):
-                raise ValueError("max pooling with padding is not supported")
             s, (kh, kw) = o.StrideH(), (o.FilterHeight(), o.FilterWidth())
+            padded = o.Padding() == _SAME and any(
+                _same_padding(size, k, s)[1:] != (0, 0) for size, k in ((x.shape[1], kh), (x.shape[2], kw))
+            )
+            if padded or o.StrideW() != s:
+                raise ValueError("only max pooling with square strides and no padding is supported")
             oh, ow = (x.shape[1] - kh) // s + 1, (x.shape[2] - kw) // s + 1
             pooled: np.ndarray = np.max([x[cells] for _, _, cells in _windows((kh, kw), s, (oh, ow))], axis=0)
             return pooled
