@@ -288,17 +288,10 @@ def test_merged_expression_networks_average_their_logits():
     assert model.get_layer("towers").output.shape[-1] == 16  # both members' last maps, for the CAM methods
 
 
-@pytest.mark.parametrize("model", ["expression", "smile", "eyes"])
-def test_a_face_heads_score_cam_and_smoothgrad_without_tensorflow_are_tf_keras_vis_own(model):
-    """Score-CAM of a face head from LiteRT (photocull.base.cam.score_cam) against tf-keras-vis's
-    Scorecam on the Keras head, for every class, with open and with closed eyes; SmoothGrad too. On a one-output
-    head (smile, eyes) tf-keras-vis's softmax of the one output is always 1, so it is given the
-    head as two logits, 0 and its own (photocull.report.saliency): before, its map was empty for
-    the first class and the same for the second whatever the photo."""
+def _astronaut_cuts(model: str) -> tuple:
+    """(the face head's spec, its cuts of the astronaut's face with open and with closed eyes), cut as the scan cuts."""
     from photocull.base.heads import FACE_HEADS
     from photocull.faces.crops import equalized, eye_patches, face_crop
-    from photocull.report.face_saliency import face_litert_explainer
-    from photocull.report.saliency import get_face_explainer
 
     person = astronaut()
     face = FaceDetector().detect(person)[0]
@@ -309,6 +302,20 @@ def test_a_face_heads_score_cam_and_smoothgrad_without_tensorflow_are_tf_keras_v
         cuts += list(eye_patches(grey, face)) if spec.input == "eyes" else [face_crop(grey, face)]
     if spec.equalized:
         cuts = list(equalized(np.stack(cuts)))
+    return spec, cuts
+
+
+@pytest.mark.parametrize("model", ["expression", "smile", "eyes"])
+def test_a_face_heads_score_cam_and_smoothgrad_without_tensorflow_are_tf_keras_vis_own(model):
+    """Score-CAM of a face head from LiteRT (photocull.base.cam.score_cam) against tf-keras-vis's
+    Scorecam on the Keras head, for every class, with open and with closed eyes; SmoothGrad too. On a one-output
+    head (smile, eyes) tf-keras-vis's softmax of the one output is always 1, so it is given the
+    head as two logits, 0 and its own (photocull.report.saliency): before, its map was empty for
+    the first class and the same for the second whatever the photo."""
+    from photocull.report.face_saliency import face_litert_explainer
+    from photocull.report.saliency import get_face_explainer
+
+    spec, cuts = _astronaut_cuts(model)
     light, keras_explainer = face_litert_explainer(model), get_face_explainer(model)
     for cut in cuts:
         x = cut[..., None].astype(np.float32)
@@ -330,20 +337,10 @@ def test_a_face_heads_gradient_maps_without_tensorflow_are_the_keras_ones(model)
     """The contrast, Grad-CAM and Grad-CAM++ maps of a face head from LiteRT and the file's own dense
     weights (photocull.faces.cam) against tf-keras-vis on the Keras head, on the astronaut's face
     with open and with closed eyes, for every class: the same maps and scores, to float rounding."""
-    from photocull.base.heads import FACE_HEADS
-    from photocull.faces.crops import equalized, eye_patches, face_crop
     from photocull.report.face_saliency import face_litert_explainer
     from photocull.report.saliency import get_face_explainer
 
-    person = astronaut()
-    face = FaceDetector().detect(person)[0]
-    spec = FACE_HEADS[model]
-    cuts = []
-    for photo in (person, close_eyes(person, face.keypoints[:2])):
-        grey = photo.convert("L")
-        cuts += list(eye_patches(grey, face)) if spec.input == "eyes" else [face_crop(grey, face)]
-    if spec.equalized:
-        cuts = list(equalized(np.stack(cuts)))
+    spec, cuts = _astronaut_cuts(model)
     light, keras_explainer = face_litert_explainer(model), get_face_explainer(model)
     for cut in cuts:
         x = cut[..., None].astype(np.float32)

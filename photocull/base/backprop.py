@@ -62,6 +62,16 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
     return out, total // 2, total - total // 2
 
 
+def _conv_padding(
+    options: Any, shape: tuple[int, ...], kernel: tuple[int, int], stride: int
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((top, bottom), (left, right)): the rows and columns a convolution pads its input [N, H, W, C] with."""
+    if options.Padding() != _SAME:
+        return (0, 0), (0, 0)
+    rows, columns = _same_padding(shape[1], kernel[0], stride), _same_padding(shape[2], kernel[1], stride)
+    return rows[1:], columns[1:]
+
+
 def _windows(kernel: tuple[int, int], stride: int, out: tuple[int, ...]) -> list[tuple[int, int, tuple[slice, ...]]]:
     """(row, column, slice) of each kernel tap: the input cells that tap reads for every output cell."""
     return [
@@ -174,12 +184,9 @@ class GraphGradient:
             kh, kw = weights.shape[1:3]
             if kind == _OPS.DEPTHWISE_CONV_2D and weights.shape[3] != x.shape[3]:
                 raise ValueError("only depthwise convolutions with a depth multiplier of 1 are supported")
-            if o.Padding() == _SAME:
-                oh, top, bottom = _same_padding(x.shape[1], kh, stride)
-                ow, left, right = _same_padding(x.shape[2], kw, stride)
-                x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
-            else:
-                oh, ow = (x.shape[1] - kh) // stride + 1, (x.shape[2] - kw) // stride + 1
+            (top, bottom), (left, right) = _conv_padding(o, x.shape, (kh, kw), stride)
+            x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+            oh, ow = (x.shape[1] - kh) // stride + 1, (x.shape[2] - kw) // stride + 1
             z = np.zeros(
                 (x.shape[0], oh, ow, weights.shape[0] if kind == _OPS.CONV_2D else weights.shape[3]), np.float32
             )
@@ -260,13 +267,8 @@ class GraphGradient:
         if kind in (_OPS.CONV_2D, _OPS.DEPTHWISE_CONV_2D):
             weights = self.constants[op.inputs[1]]
             stride, (kh, kw) = o.StrideH(), weights.shape[1:3]
-            top = left = 0
-            padded = x.shape
-            if o.Padding() == _SAME:
-                _, top, bottom = _same_padding(x.shape[1], kh, stride)
-                _, left, right = _same_padding(x.shape[2], kw, stride)
-                padded = (x.shape[0], x.shape[1] + top + bottom, x.shape[2] + left + right, x.shape[3])
-            dx = np.zeros(padded, np.float32)
+            (top, bottom), (left, right) = _conv_padding(o, x.shape, (kh, kw), stride)
+            dx = np.zeros((x.shape[0], x.shape[1] + top + bottom, x.shape[2] + left + right, x.shape[3]), np.float32)
             for a, b, cells in _windows((kh, kw), stride, g.shape[1:3]):
                 dx[cells] += _matmul(g, weights[:, a, b, :]) if kind == _OPS.CONV_2D else g * weights[0, a, b, :]
             self._add(grads, op.inputs[0], dx[:, top : top + x.shape[1], left : left + x.shape[2]])

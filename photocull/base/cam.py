@@ -102,14 +102,22 @@ def score_cam(
     return result
 
 
+def noisy_copies(x: np.ndarray) -> np.ndarray:
+    """SmoothGrad's ``SMOOTH_SAMPLES`` noisy copies of one input [1, H, W, bands]: noise of σ
+    ``SMOOTH_NOISE`` times its value range, from a fixed seed, so a photo always gets the same map."""
+    sigma = SMOOTH_NOISE * float(x.max() - x.min())
+    noise = np.random.default_rng(NOISE_SEED).normal(0.0, sigma, (SMOOTH_SAMPLES, *x.shape[1:]))
+    result: np.ndarray = x + noise.astype(np.float32)
+    return result
+
+
 def smooth_grad(seed: np.ndarray, gradient: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """SmoothGrad of one input [H, W, bands] as photocull's Keras explainer computes it with tf-keras-vis:
     the mean absolute gradient of the score over ``SMOOTH_SAMPLES`` noisy copies (noise from a fixed
     seed, so a photo always gets the same map), then the largest over the bands. ``gradient`` gives
     the score's gradient for a batch of inputs [N, H, W, bands]."""
     x = np.asarray(seed, np.float32)[None]
-    sigma = SMOOTH_NOISE * float(x.max() - x.min())
-    noisy = x + np.random.default_rng(NOISE_SEED).normal(0.0, sigma, (SMOOTH_SAMPLES, *x.shape[1:])).astype(np.float32)
+    noisy = noisy_copies(x)
     total = np.zeros(x.shape[1:], np.float64)
     for start in range(0, SMOOTH_SAMPLES, SMOOTH_SLICE):
         total += np.abs(gradient(noisy[start : start + SMOOTH_SLICE])).sum(axis=0)

@@ -23,6 +23,13 @@ from photocull.base.litert import LiteRTModel, pooled_dense, with_outputs
 from photocull.base.modelfiles import model_path
 
 
+def _two_classes(probabilities: np.ndarray) -> np.ndarray:
+    """[N, classes] from a head's outputs: a one-output head's is the probability of the second class."""
+    if probabilities.shape[1] == 1:
+        return np.concatenate([1.0 - probabilities, probabilities], axis=1)
+    return probabilities
+
+
 class FaceCam:
     """One face head's scores, last convolution maps and gradients for single cuts (face crop or eye
     patch, [H, W, 1])."""
@@ -30,47 +37,48 @@ class FaceCam:
     def __init__(self, name: str) -> None:
         spec = FACE_HEADS[name]
         self.classes = list(spec.classes)
-        content = model_path(spec.litert_file).read_bytes()
-        source, logits, self.weights = pooled_dense(content)
+        source, logits, self.weights = pooled_dense(model_path(spec.litert_file).read_bytes())
         self.model = LiteRTModel(spec.litert_file, edit=functools.partial(with_outputs, tensors=[source, logits]))
-        self.network = GraphGradient(content, logits)
+        self._file, self._logits = spec.litert_file, logits
+
+    @functools.cached_property
+    def network(self) -> GraphGradient:
+        """The head's file as a graph NumPy runs backwards, built the first time SmoothGrad asks."""
+        return GraphGradient(model_path(self._file).read_bytes(), self._logits)
 
     def run(self, cut: np.ndarray) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
         """(class → probability, the last convolution's map [h, w, channels], the logits) for one cut."""
         probabilities, feature_map, logits = (out[0] for out in self.model.run(np.asarray(cut, np.float32)[None]))
-        if len(probabilities) == 1:  # one output: the probability of the second class
-            probabilities = np.array([1.0 - probabilities[0], probabilities[0]])
+        probabilities = _two_classes(probabilities[None])[0]
         return {c: float(p) for c, p in zip(self.classes, probabilities)}, feature_map, logits
 
     def probabilities(self, cuts: np.ndarray) -> np.ndarray:
         """[N, classes] for a batch of cuts [N, H, W, 1] (Score-CAM's masked copies of one)."""
-        probabilities: np.ndarray = self.model.run(np.asarray(cuts, np.float32))[0]
-        if probabilities.shape[1] == 1:
-            return np.concatenate([1.0 - probabilities, probabilities], axis=1)
-        return probabilities
+        return _two_classes(self.model.run(np.asarray(cuts, np.float32))[0])
+
+    def direction(self, target: int, other: int | None = None) -> np.ndarray:
+        """The score over the logits every method differentiates: ``target``'s logit, minus ``other``'s
+        if given; a one-logit head's logit is already the difference, so it is only signed."""
+        if len(self.weights) == 1:
+            return np.array([1.0 if target == 1 else -1.0], np.float32)
+        result = np.zeros(len(self.weights), np.float32)
+        result[target] = 1.0
+        if other is not None:
+            result[other] -= 1.0
+        return result
 
     def input_gradients(self, cuts: np.ndarray, target: int) -> np.ndarray:
-        """The gradient of ``target``'s logit (one logit: its sign, as ``score``) with respect to each
-        of a batch of cuts [N, H, W, 1]."""
-        direction = np.zeros((len(cuts), len(self.weights)), np.float32)
-        if len(self.weights) == 1:
-            direction[:, 0] = 1.0 if target == 1 else -1.0
-        else:
-            direction[:, target] = 1.0
-        return self.network.gradient(cuts, lambda _: direction)
+        """The gradient of ``target``'s logit (``direction``) with respect to each of a batch of cuts [N, H, W, 1]."""
+        return self.network.gradient(cuts, lambda logits: np.broadcast_to(self.direction(target), logits.shape))
 
     def score(self, logits: np.ndarray, target: int) -> float:
         """The score Grad-CAM++ differentiates: the class's logit (one logit: its sign)."""
-        if len(logits) == 1:
-            return float(logits[0]) if target == 1 else -float(logits[0])
-        return float(logits[target])
+        return float(self.direction(target) @ logits)
 
     def gradient(self, feature_map: np.ndarray, target: int, other: int | None = None) -> np.ndarray:
         """The gradient of ``target``'s logit (minus ``other``'s, if given; one logit: its sign) with
         respect to one cell of ``feature_map``."""
-        if len(self.weights) == 1:
-            direction = self.weights[0] * (1.0 if target == 1 else -1.0)
-        else:
-            direction = self.weights[target] - (self.weights[other] if other is not None else 0.0)
-        result: np.ndarray = direction / (feature_map.shape[0] * feature_map.shape[1])
+        result: np.ndarray = (self.direction(target, other) @ self.weights) / (
+            feature_map.shape[0] * feature_map.shape[1]
+        )
         return result

@@ -82,14 +82,19 @@ class HeadCam:
         if self._backbone is None:
             content = model_path(SCORER_FILE).read_bytes()
             self._backbone = GraphGradient(content, _embedding_mean(content)[1])
+        return self._backbone.gradient(model_inputs, lambda embeddings: self.embedding_gradients(embeddings, target))
+
+    def embedding_gradients(self, embeddings: np.ndarray, target: int, other: int | None = None) -> np.ndarray:
+        """The gradient of ``logit[target]`` (minus ``logit[other]``, if given) with respect to each of
+        a batch of embeddings [N, 1280]: through the head's output layer and its hidden ReLU."""
         head = self.head
-
-        def direction(embeddings: np.ndarray) -> np.ndarray:
-            active = embeddings @ head.hidden_w + head.hidden_b > 0
-            result: np.ndarray = (head.logits_w[:, target] * head.temperature * active) @ head.hidden_w.T
-            return result
-
-        return self._backbone.gradient(model_inputs, direction)
+        d_logits = np.zeros(len(self.classes), np.float32)
+        d_logits[target] = 1.0
+        if other is not None:
+            d_logits[other] = -1.0
+        active = embeddings @ head.hidden_w + head.hidden_b > 0
+        result: np.ndarray = ((head.logits_w @ d_logits) * head.temperature * active) @ head.hidden_w.T
+        return result
 
     def logits(self, feature_map: np.ndarray) -> np.ndarray:
         """The head's outputs before its softmax, the scores Grad-CAM differentiates."""
@@ -100,13 +105,6 @@ class HeadCam:
     def gradient(self, feature_map: np.ndarray, target: int, other: int | None = None) -> np.ndarray:
         """The gradient of ``logit[target]`` (minus ``logit[other]``, if given) with respect to one
         cell of ``feature_map``: the embedding's through the head, over the number of cells."""
-        head = self.head
-        embedding = feature_map.mean(axis=(0, 1))
-        hidden = embedding @ head.hidden_w + head.hidden_b
-        d_logits = np.zeros(len(self.classes), np.float32)
-        d_logits[target] = 1.0
-        if other is not None:
-            d_logits[other] = -1.0
-        d_hidden = (head.logits_w @ d_logits) * head.temperature * (hidden > 0)
-        result: np.ndarray = (head.hidden_w @ d_hidden) / (feature_map.shape[0] * feature_map.shape[1])
-        return result
+        embedding = feature_map.mean(axis=(0, 1))[None]
+        result: np.ndarray = self.embedding_gradients(embedding, target, other)[0]
+        return result / (feature_map.shape[0] * feature_map.shape[1])

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from photocull.base.cam import NOISE_SEED, SCORECAM_CHANNELS, SMOOTH_NOISE, SMOOTH_SAMPLES
+from photocull.base.cam import SCORECAM_CHANNELS, noisy_copies
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import FACE_HEADS, HEADS
 from photocull.base.modelfiles import WHAT_TO_DO, model_path
@@ -162,10 +162,7 @@ class Explainer:
         """SmoothGrad as tf-keras-vis computes it (mean |gradient| over noisy copies, then max over
         channels), but with the copies in one batch (4× faster than its per-sample loop) and noise
         from a fixed seed, so the same photo always gives the same map."""
-        rng = np.random.default_rng(NOISE_SEED)
-        sigma = SMOOTH_NOISE * float(x.max() - x.min())
-        noisy = x + rng.normal(0.0, sigma, (SMOOTH_SAMPLES, *x.shape[1:])).astype(np.float32)
-        grads = self._saliency(score, noisy, keepdims=True, normalize_map=False)
+        grads = self._saliency(score, noisy_copies(x), keepdims=True, normalize_map=False)
         return np.asarray(grads).mean(axis=0).max(axis=-1)
 
 
