@@ -270,22 +270,29 @@ def test_rows_measured_by_an_older_version_are_measured_again(library, db):
     assert scan(db, [library.root], options=ScanOptions(workers=1)).counts["unchanged"] == n
 
 
-def test_phash_matches_imagehash_without_scipy():
-    """The scan's pHash is imagehash.phash bit for bit (grouping thresholds were set on it), computed
-    without SciPy so that decoding processes stay small."""
+def test_hashes_are_imagehash_bit_for_bit():
+    """The scan's pHash and dHash are imagehash.phash's and dhash's bit for bit (grouping thresholds
+    were set on them), computed without SciPy and without Pillow's resizes: on photos, noise, a
+    panorama and strips whose short side is the hash's own size or smaller."""
     import imagehash
     import numpy as np
     from PIL import Image
     from skimage import data
 
-    from photocull.scan.measure import fixed_grey, phash_bits
+    from photocull.scan.hashes import hash_bits
+    from photocull.scan.measure import fixed_grey
 
     rng = np.random.default_rng(0)
     photos = [Image.fromarray(getattr(data, n)()) for n in ("chelsea", "astronaut", "coffee", "rocket", "camera")]
     photos += [Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)) for _ in range(20)]
+    photos += [Image.fromarray(data.astronaut()).resize(size) for size in ((4000, 300), (12, 400), (384, 32), (9, 384))]
+    # a tiny photo, not a flat one: a flat grey's pHash bits are rounding noise in either DCT
+    photos += [Image.fromarray(rng.integers(0, 256, (2, 3, 3), dtype=np.uint8))]
     for img in photos:
         grey = fixed_grey(img.convert("RGB"))
-        np.testing.assert_array_equal(phash_bits(grey), np.asarray(imagehash.phash(grey).hash))
+        phash, dhash = hash_bits(np.asarray(grey))
+        np.testing.assert_array_equal(phash, np.asarray(imagehash.phash(grey).hash), err_msg=str(img.size))
+        np.testing.assert_array_equal(dhash, np.asarray(imagehash.dhash(grey).hash), err_msg=str(img.size))
 
 
 def test_a_scan_without_models_reads_jpeg_luma_with_the_same_measures(tmp_path, monkeypatch):

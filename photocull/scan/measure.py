@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import imagehash
 import numpy as np
 from PIL import Image
 
 from photocull.base.bits import to_signed64
+from photocull.scan.hashes import bits_int, hash_bits
 
 # Sharpness is measured on a grey image of this long side, so a 12 MP photo and its small re-save
 # are compared on equal terms (a re-save scores lower because it really holds less detail).
@@ -27,34 +27,6 @@ class Measures:
     brightness: float
     highlights: float
     shadows: float
-
-
-PHASH_SIDE = 32  # imagehash.phash's defaults: an 8×8 hash from the low frequencies of a 32×32 grey copy
-
-
-def _dct_rows(n: int, rows: int) -> np.ndarray:
-    """The first ``rows`` rows of the unnormalised type-II DCT matrix scipy.fftpack.dct applies:
-    y[k] = 2 Σ x[i] cos(π k (2i + 1) / 2n)."""
-    k, i = np.arange(rows)[:, None], np.arange(n)[None, :]
-    result: np.ndarray = 2.0 * np.cos(np.pi * k * (2 * i + 1) / (2 * n))
-    return result
-
-
-_DCT = _dct_rows(PHASH_SIDE, 8)
-
-
-def phash_bits(img: Image.Image) -> np.ndarray:
-    """imagehash.phash's 8×8 bits, computed with two small matrix products instead of
-    scipy.fftpack: the same bits (tests/test_scan.py checks them against imagehash), without
-    importing SciPy into every decoding process (about 25 MB each)."""
-    pixels = np.asarray(img.convert("L").resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS), np.float64)
-    low: np.ndarray = _DCT @ pixels @ _DCT.T
-    return low > np.median(low)
-
-
-def bits_int(bits: np.ndarray) -> int:
-    """Hash bits, first row first, as one integer."""
-    return int.from_bytes(np.packbits(np.asarray(bits, dtype=bool).ravel()).tobytes(), "big")
 
 
 def fixed_grey(img: Image.Image) -> Image.Image:
@@ -105,9 +77,10 @@ def measure(img: Image.Image) -> Measures:
     grey = np.asarray(small)
     counts = np.bincount(grey.ravel(), minlength=256)  # brightness and clipping come from it too
     n = float(grey.size)
+    phash, dhash = hash_bits(grey)
     return Measures(
-        phash=to_signed64(bits_int(phash_bits(small))),
-        dhash=to_signed64(bits_int(imagehash.dhash(small).hash)),
+        phash=to_signed64(bits_int(phash)),
+        dhash=to_signed64(bits_int(dhash)),
         sharpness=round(sharpness(grey, counts), 2),
         brightness=round(float(counts @ np.arange(256)) / n / 255.0, 4),
         highlights=round(float(counts[CLIP_HIGH:].sum()) / n, 4),

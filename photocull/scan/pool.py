@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
+import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -20,6 +21,8 @@ from photocull.scan.worker import Result, Task, process, start_worker
 
 # Below this many photos in a whole scan, starting processes costs more than it saves.
 MIN_TASKS = 8
+# What sets the thread count of NumPy's BLAS (OpenBLAS in NumPy's wheels, MKL in some builds) when it loads.
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class DecodingPool:
@@ -40,6 +43,12 @@ class DecodingPool:
             yield from map(process, tasks)
             return
         if self._pool is None:
+            # Each decoding process is one core's work. Left alone, NumPy's BLAS starts a thread per
+            # core in each and spins them on the cores the other processes keep busy: the hashes'
+            # matrix products then cost twice their CPU (4.1 against 2.1 ms a photo for the measures).
+            # The processes inherit this environment; the person's own setting is kept.
+            for name in BLAS_THREADS:
+                os.environ.setdefault(name, "1")
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=start_worker)
         pool, queue = self._pool, iter(tasks)
         finished: SimpleQueue[Future[Result]] = SimpleQueue()
