@@ -346,3 +346,23 @@ def test_one_set_of_decoding_processes_serves_every_folder(tmp_path, db, monkeyp
     summary = scan(db, folders, options=ScanOptions(workers=2))
     assert started == [1]
     assert summary.counts["measured"] == 12 and summary.counts["errors"] == 0
+
+
+def test_a_file_read_once_or_streamed_gives_the_same_digest_and_preview(tmp_path, monkeypatch):
+    """A photo up to READ_ONCE_BYTES is read into memory once and digested and decoded there; a
+    larger one is streamed twice. Both give the file's own digest and the same preview."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    from photocull.base.files import file_digest
+    from photocull.scan import read
+
+    jpeg = tmp_path / "chelsea.jpg"
+    Image.fromarray(data.chelsea()).save(jpeg, quality=90)
+    once = read.read_preview(str(jpeg), digest=True)
+    monkeypatch.setattr(read, "READ_ONCE_BYTES", 0)
+    streamed = read.read_preview(str(jpeg), digest=True)
+    assert once.digest == streamed.digest == file_digest(str(jpeg))
+    np.testing.assert_array_equal(np.asarray(once.image), np.asarray(streamed.image))
+    assert (once.width, once.height, once.format) == (streamed.width, streamed.height, streamed.format)

@@ -46,6 +46,11 @@ def content_digest(f: BinaryIO, like: str | None = None) -> str:
     return DIGEST_PREFIX + hashlib.file_digest(f, blake3.blake3).hexdigest()  # type: ignore[arg-type]
 
 
+def bytes_digest(data: bytes) -> str:
+    """``content_digest`` of bytes already read: the same digest the file gives."""
+    return DIGEST_PREFIX + blake3.blake3(data).hexdigest()
+
+
 def algorithm(digest: str) -> str:
     """The hash a recorded digest was made with: "blake3", or "sha256" for an older photocull's."""
     return "blake3" if digest.startswith(DIGEST_PREFIX) else "sha256"

@@ -2,7 +2,7 @@
 
 Everything here runs inside decoding worker processes, so it must never import TensorFlow.
 
-A photo file is opened once: the same descriptor gives the content digest (BLAKE3 of every byte,
+A photo file is opened and read once: the same bytes give the content digest (BLAKE3 of every byte,
 which ``apply`` later compares before moving anything) and the decoded preview. Every header field
 is untrusted input: a field that does not parse is dropped on its own, and metadata never makes a
 photo unreadable. Decoding is bounded by memory, not only by pixel count.
@@ -11,6 +11,7 @@ photo unreadable. Decoding is bounded by memory, not only by pixel count.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageFile
 
-from photocull.base.files import NotARegularFile, content_digest, open_regular
+from photocull.base.files import NotARegularFile, bytes_digest, content_digest, open_regular
 from photocull.scan.discover import sniff
 
 try:  # HEIC/HEIF support is optional at import time so a broken libheif never stops a scan
@@ -40,6 +41,11 @@ DRAFT_SIZE = (256, 256)
 MAX_REDUCE = 8
 # The most memory one decode may take, the decoded image and its 8-bit conversion together.
 MAX_DECODE_BYTES = 512 * 2**20
+# A file up to this size is read into memory once, digested there and decoded from there, so the
+# digest is of exactly the bytes decoded, even if the file changes meanwhile; a larger one is read
+# twice, streamed to the digest and then to the decoder, to bound each process's memory. Reading the
+# benchmark's 12 MP photos once saved 0.45–0.47 CPU ms a photo (median of 1,080 paired reads).
+READ_ONCE_BYTES = 32 * 2**20
 
 EXIF_IFD = 0x8769
 TAG_ORIENTATION = 0x0112
@@ -255,10 +261,16 @@ def read_preview(
         raise UnreadablePhoto("not a regular file (a pipe, socket or device): nothing to read") from None
     with f:
         st = os.fstat(f.fileno())
-        named = content_digest(f) if digest else None
-        f.seek(0)
-        head = f.read(16)
-        f.seek(0)
+        source: BinaryIO = f
+        if st.st_size <= READ_ONCE_BYTES:  # the digest is of exactly the bytes decoded
+            data = f.read()
+            source = io.BytesIO(data)
+            named = bytes_digest(data) if digest else None
+        else:
+            named = content_digest(f) if digest else None
+            f.seek(0)
+        head = source.read(16)
+        source.seek(0)
         if not head:
             raise UnreadablePhoto("empty file (0 bytes)")
         kind = sniff(head)
@@ -266,7 +278,7 @@ def read_preview(
             raise UnreadablePhoto("not an image: its content is not JPEG, PNG, WebP, HEIC/HEIF, TIFF or GIF")
         if kind == "heif" and not HEIF_SUPPORT:
             raise UnreadablePhoto("HEIC/HEIF support is missing: install pillow-heif")
-        image, fmt, full_w, full_h, header = _decode(f, kind, draft_size, "L" if grey else "RGB")
+        image, fmt, full_w, full_h, header = _decode(source, kind, draft_size, "L" if grey else "RGB")
     if header.orientation in (5, 6, 7, 8):
         full_w, full_h = full_h, full_w
     return Preview(
