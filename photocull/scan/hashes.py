@@ -24,6 +24,17 @@ _PRECISION_BITS = 22  # Pillow's Resample.c for 8-bit images: 32 - 8 - 2
 _LANCZOS_SUPPORT = 3.0
 
 
+def _dct_rows(n: int, rows: int) -> np.ndarray:
+    """The first ``rows`` rows of the unnormalised type-II DCT matrix scipy.fftpack.dct applies:
+    y[k] = 2 Σ x[i] cos(π k (2i + 1) / 2n)."""
+    k, i = np.arange(rows)[:, None], np.arange(n)[None, :]
+    result: np.ndarray = 2.0 * np.cos(np.pi * k * (2 * i + 1) / (2 * n))
+    return result
+
+
+_DCT = _dct_rows(PHASH_SIDE, 8)
+
+
 def _lanczos(x: float) -> float:
     """Pillow's Lanczos kernel (a = 3), with the same libm calls as its C code."""
 
@@ -72,17 +83,6 @@ def hash_bits(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     dhash_small = _to_8bit(_weights(h, DHASH_SIZE[1]) @ rows[:, PHASH_SIDE:])
     low = _DCT @ phash_small @ _DCT.T
     return low > np.median(low), dhash_small[:, 1:] > dhash_small[:, :-1]
-
-
-def _dct_rows(n: int, rows: int) -> np.ndarray:
-    """The first ``rows`` rows of the unnormalised type-II DCT matrix scipy.fftpack.dct applies:
-    y[k] = 2 Σ x[i] cos(π k (2i + 1) / 2n)."""
-    k, i = np.arange(rows)[:, None], np.arange(n)[None, :]
-    result: np.ndarray = 2.0 * np.cos(np.pi * k * (2 * i + 1) / (2 * n))
-    return result
-
-
-_DCT = _dct_rows(PHASH_SIDE, 8)
 
 
 def bits_int(bits: np.ndarray) -> int:
