@@ -111,8 +111,9 @@ def _activate(z: np.ndarray, kind: int) -> np.ndarray:
     return result
 
 
-def _bilinear_matrix(size_in: int, size_out: int, align_corners: bool, half_pixel: bool) -> np.ndarray:
-    """[size_out, size_in]: TFLite's bilinear resize along one axis as a matrix."""
+def bilinear_matrix(size_in: int, size_out: int, align_corners: bool, half_pixel: bool) -> np.ndarray:
+    """[size_out, size_in]: TFLite's bilinear resize along one axis as a matrix (with corners aligned
+    and without half-pixel centres, also SciPy's ``zoom(order=1)``)."""
     scale = (size_in - 1) / (size_out - 1) if align_corners and size_out > 1 else size_in / size_out
     position = (np.arange(size_out) + 0.5) * scale - 0.5 if half_pixel else np.arange(size_out) * scale
     position = np.clip(position, 0, None)
@@ -234,10 +235,10 @@ class GraphGradient:
         if kind == _OPS.RESIZE_BILINEAR:
             height, width = (int(v) for v in self.constants[op.inputs[1]])
             align, half = bool(o.AlignCorners()), bool(o.HalfPixelCenters())
-            rows = _bilinear_matrix(x.shape[1], height, align, half)
-            cols = _bilinear_matrix(x.shape[2], width, align, half)
+            rows = bilinear_matrix(x.shape[1], height, align, half)
+            cols = bilinear_matrix(x.shape[2], width, align, half)
             self._resizes[op.output] = (rows, cols)
-            resized: np.ndarray = np.einsum("hH,nHWc,wW->nhwc", rows, x.astype(np.float64), cols)
+            resized: np.ndarray = np.einsum("hH,nHWc,wW->nhwc", rows, x.astype(np.float64), cols, optimize=True)
             return resized.astype(np.float32)
         raise ValueError(f"operator {kind} is not supported")
 
@@ -308,6 +309,7 @@ class GraphGradient:
                 start += width
         elif kind == _OPS.RESIZE_BILINEAR:
             rows, cols = self._resizes[op.output]
-            self._add(grads, op.inputs[0], np.einsum("hH,nhwc,wW->nHWc", rows, g, cols).astype(np.float32))
+            dx = np.einsum("hH,nhwc,wW->nHWc", rows, g, cols, optimize=True)  # one matrix product at a time
+            self._add(grads, op.inputs[0], dx.astype(np.float32))
         else:
             raise ValueError(f"operator {kind} is not supported")

@@ -26,6 +26,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from photocull.base.backprop import bilinear_matrix
+
 GRADIENT_METHODS = ("contrast", "gradcam", "gradcam++")
 # Faster Score-CAM: the channels of the most varied maps only (tf-keras-vis's ``max_N``). With 64 of
 # MobileNetV2's 1280 the map correlated .85-.97 with full Score-CAM (chelsea, astronaut) at a twentieth of the cost.
@@ -56,18 +58,20 @@ def class_map(feature_map: np.ndarray, gradient: np.ndarray, method: str, score:
 def upsampled(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``maps`` [h, w, n] resized to ``size`` (height, width) by linear interpolation with corners
     aligned, as ``scipy.ndimage.zoom(order=1)`` resizes them for tf-keras-vis (without SciPy)."""
-    out = maps.astype(np.float64)
-    for axis, target in enumerate(size):
-        length = out.shape[axis]
-        position = np.arange(target) * ((length - 1) / max(target - 1, 1))
-        low = np.minimum(np.floor(position).astype(int), max(length - 2, 0))
-        frac = position - low
-        high = np.minimum(low + 1, length - 1)
-        shape = [1] * out.ndim
-        shape[axis] = target
-        frac = frac.reshape(shape)
-        out = np.take(out, low, axis=axis) * (1 - frac) + np.take(out, high, axis=axis) * frac
+    rows = bilinear_matrix(maps.shape[0], size[0], align_corners=True, half_pixel=False)
+    columns = bilinear_matrix(maps.shape[1], size[1], align_corners=True, half_pixel=False)
+    out = np.einsum("hH,HWn,wW->hwn", rows, maps.astype(np.float64), columns, optimize=True)
     result: np.ndarray = out.astype(np.float32)
+    return result
+
+
+def logit_direction(classes: int, target: int, other: int | None = None) -> np.ndarray:
+    """The score every method differentiates, as a direction over ``classes`` logits: ``target``'s
+    logit, minus ``other``'s if given (a contrast map)."""
+    result = np.zeros(classes, np.float32)
+    result[target] = 1.0
+    if other is not None:
+        result[other] -= 1.0
     return result
 
 

@@ -18,6 +18,7 @@ import functools
 import numpy as np
 
 from photocull.base.backprop import GraphGradient
+from photocull.base.cam import logit_direction
 from photocull.base.heads import FACE_HEADS
 from photocull.base.litert import LiteRTModel, pooled_dense, with_outputs
 from photocull.base.modelfiles import model_path
@@ -61,11 +62,7 @@ class FaceCam:
         if given; a one-logit head's logit is already the difference, so it is only signed."""
         if len(self.weights) == 1:
             return np.array([1.0 if target == 1 else -1.0], np.float32)
-        result = np.zeros(len(self.weights), np.float32)
-        result[target] = 1.0
-        if other is not None:
-            result[other] -= 1.0
-        return result
+        return logit_direction(len(self.weights), target, other)
 
     def input_gradients(self, cuts: np.ndarray, target: int) -> np.ndarray:
         """The gradient of ``target``'s logit (``direction``) with respect to each of a batch of cuts [N, H, W, 1]."""

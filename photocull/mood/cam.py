@@ -14,10 +14,13 @@ Keras classifier (photocull.report.saliency).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
 from photocull.base.backprop import GraphGradient
+from photocull.base.cam import logit_direction
 from photocull.base.heads import EMBEDDING_DIM, HEADS
 from photocull.base.litert import LiteRTModel, op_code, with_outputs
 from photocull.base.modelfiles import model_path
@@ -52,7 +55,13 @@ class HeadCam:
         self.classes = list(HEADS[name].classes)
         self.head = head
         self.model = LiteRTModel(SCORER_FILE, threads=2, edit=with_last_map)
-        self._backbone: GraphGradient | None = None
+
+    @functools.cached_property
+    def backbone(self) -> GraphGradient:
+        """The scorer file up to the embedding as a graph NumPy runs backwards, built the first time
+        SmoothGrad asks."""
+        content = model_path(SCORER_FILE).read_bytes()
+        return GraphGradient(content, _embedding_mean(content)[1])
 
     def _map(self, model_input: np.ndarray) -> np.ndarray:
         batch = np.asarray(model_input, dtype=np.float32)[None]
@@ -79,19 +88,13 @@ class HeadCam:
     def input_gradients(self, model_inputs: np.ndarray, target: int) -> np.ndarray:
         """The gradient of ``target``'s logit (the head's output before its softmax) with respect to
         each of a batch of model inputs [N, 224, 224, 3], through the backbone in NumPy."""
-        if self._backbone is None:
-            content = model_path(SCORER_FILE).read_bytes()
-            self._backbone = GraphGradient(content, _embedding_mean(content)[1])
-        return self._backbone.gradient(model_inputs, lambda embeddings: self.embedding_gradients(embeddings, target))
+        return self.backbone.gradient(model_inputs, lambda embeddings: self.embedding_gradients(embeddings, target))
 
     def embedding_gradients(self, embeddings: np.ndarray, target: int, other: int | None = None) -> np.ndarray:
         """The gradient of ``logit[target]`` (minus ``logit[other]``, if given) with respect to each of
         a batch of embeddings [N, 1280]: through the head's output layer and its hidden ReLU."""
         head = self.head
-        d_logits = np.zeros(len(self.classes), np.float32)
-        d_logits[target] = 1.0
-        if other is not None:
-            d_logits[other] = -1.0
+        d_logits = logit_direction(len(self.classes), target, other)
         active = embeddings @ head.hidden_w + head.hidden_b > 0
         result: np.ndarray = ((head.logits_w @ d_logits) * head.temperature * active) @ head.hidden_w.T
         return result
