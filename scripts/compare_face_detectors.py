@@ -24,6 +24,7 @@ from photocull.scan.read import read_preview  # noqa: E402
 VARIANTS = {
     "no-whole-frame": lambda: FaceDetector(whole_frame=False),
     "all-confirmed": lambda: FaceDetector(short_sure=2),
+    "no-whole-frame-256x192": lambda: FaceDetector(large=(256, 192), whole_frame=False),
 }
 TILE = (252, 189)
 

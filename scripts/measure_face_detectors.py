@@ -133,6 +133,10 @@ def main() -> None:
         "not chosen: shipped without the whole-frame pass, 256×192 canvas": FaceDetector(
             large=(256, 192), whole_frame=False
         ).detect,
+        "not chosen: shipped without the whole-frame pass, 288×224 canvas": FaceDetector(
+            large=(288, 224), whole_frame=False
+        ).detect,
+        "not chosen: shipped with a 288×224 canvas": FaceDetector(large=(288, 224)).detect,
         "not chosen: shipped with a 384×288 canvas": FaceDetector(large=(384, 288)).detect,
         "shipped earlier: both, whole frame, + full-range on four 0.6 tiles (score 0.75)": with_tiles(
             lambda img: corner_tiles(img, 0.6), "full", 0.75
