@@ -23,6 +23,7 @@ photocull.base.backprop computes it from the same files.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -127,3 +128,35 @@ def smooth_grad(seed: np.ndarray, gradient: Callable[[np.ndarray], np.ndarray]) 
         total += np.abs(gradient(noisy[start : start + SMOOTH_SLICE])).sum(axis=0)
     result: np.ndarray = (total / SMOOTH_SAMPLES).max(axis=-1).astype(np.float32)
     return result
+
+
+class MapSource(Protocol):
+    """A network a map is computed from (photocull.mood.cam.HeadCam, photocull.faces.cam.FaceCam)."""
+
+    def probabilities(self, inputs: np.ndarray) -> np.ndarray: ...
+
+    def input_gradients(self, inputs: np.ndarray, target: int) -> np.ndarray: ...
+
+    def gradient(self, feature_map: np.ndarray, target: int, other: int | None = None) -> np.ndarray: ...
+
+
+def method_map(
+    source: MapSource,
+    method: str,
+    seed: np.ndarray,
+    feature_map: np.ndarray,
+    target: int,
+    other: int | None,
+    score: Callable[[], float],
+) -> np.ndarray:
+    """The raw map of ``method`` for class index ``target`` of ``source`` on one input ``seed``, whose
+    last convolution map is ``feature_map``: Score-CAM and SmoothGrad at their own resolutions, the
+    gradient methods at the map's. ``other`` is the class a ``contrast`` map weighs against; ``score``
+    gives the class's logit (Grad-CAM++ needs it), asked for only then."""
+    if method == "scorecam":
+        return score_cam(feature_map, seed, lambda masked: source.probabilities(masked)[:, target])
+    if method == "saliency":
+        return smooth_grad(seed, lambda noisy: source.input_gradients(noisy, target))
+    return class_map(
+        feature_map, source.gradient(feature_map, target, other), method, score() if method == "gradcam++" else 0.0
+    )

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from photocull.base.cam import class_map, score_cam, smooth_grad
+from photocull.base.cam import method_map
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import FACE_HEADS
 from photocull.base.modelfiles import WHAT_TO_DO
@@ -49,13 +49,7 @@ class FaceLiteRTExplainer:
         target = chosen_class(self.name, scores, class_name)
         other = self.contrasted(scores, target, method)
         t, o = self.classes.index(target), None if other is None else self.classes.index(other)
-        if method == "scorecam":
-            cam = score_cam(feature_map, cut, lambda masked: self.cam.probabilities(masked)[:, t])
-            return cam, target, scores
-        if method == "saliency":
-            return smooth_grad(cut, lambda noisy: self.cam.input_gradients(noisy, t)), target, scores
-        gradient = self.cam.gradient(feature_map, t, o)
-        return class_map(feature_map, gradient, method, self.cam.score(logits, t)), target, scores
+        return method_map(self.cam, method, cut, feature_map, t, o, lambda: self.cam.score(logits, t)), target, scores
 
     def contrasted(self, scores: dict[str, float], target: str, method: str) -> str | None:
         """The class a ``contrast`` map weighs ``target`` against: the runner-up (None for the others)."""

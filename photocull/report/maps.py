@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from photocull.base.cam import class_map, score_cam, smooth_grad
+from photocull.base.cam import method_map
 from photocull.base.errors import PhotocullError
 from photocull.base.heads import HEADS
 from photocull.base.modelfiles import WHAT_TO_DO
@@ -86,13 +86,7 @@ class LiteRTExplainer:
         other = contrasted(self.name, scores, target, method, against)
         t, o = self.classes.index(target), None if other is None else self.classes.index(other)
         seed = np.asarray(model_input, np.float32)
-        if method == "scorecam":
-            raw = score_cam(feature_map, seed, lambda masked: self.cam.probabilities(masked)[:, t])
-        elif method == "saliency":
-            raw = smooth_grad(seed, lambda noisy: self.cam.input_gradients(noisy, t))
-        else:
-            score = float(self.cam.logits(feature_map)[t])
-            raw = class_map(feature_map, self.cam.gradient(feature_map, t, o), method, score)
+        raw = method_map(self.cam, method, seed, feature_map, t, o, lambda: float(self.cam.logits(feature_map)[t]))
         return Explanation(resize_map(raw, map_size), target, scores, method, self.name, other)
 
 
