@@ -147,16 +147,14 @@ def method_map(
     feature_map: np.ndarray,
     target: int,
     other: int | None,
-    score: Callable[[], float],
+    score: float,
 ) -> np.ndarray:
     """The raw map of ``method`` for class index ``target`` of ``source`` on one input ``seed``, whose
     last convolution map is ``feature_map``: Score-CAM and SmoothGrad at their own resolutions, the
     gradient methods at the map's. ``other`` is the class a ``contrast`` map weighs against; ``score``
-    gives the class's logit (Grad-CAM++ needs it), asked for only then."""
+    is the class's logit (Grad-CAM++ weighs by it)."""
     if method == "scorecam":
         return score_cam(feature_map, seed, lambda masked: source.probabilities(masked)[:, target])
     if method == "saliency":
         return smooth_grad(seed, lambda noisy: source.input_gradients(noisy, target))
-    return class_map(
-        feature_map, source.gradient(feature_map, target, other), method, score() if method == "gradcam++" else 0.0
-    )
+    return class_map(feature_map, source.gradient(feature_map, target, other), method, score)

@@ -49,7 +49,7 @@ class FaceLiteRTExplainer:
         target = chosen_class(self.name, scores, class_name)
         other = self.contrasted(scores, target, method)
         t, o = self.classes.index(target), None if other is None else self.classes.index(other)
-        return method_map(self.cam, method, cut, feature_map, t, o, lambda: self.cam.score(logits, t)), target, scores
+        return method_map(self.cam, method, cut, feature_map, t, o, self.cam.score(logits, t)), target, scores
 
     def contrasted(self, scores: dict[str, float], target: str, method: str) -> str | None:
         """The class a ``contrast`` map weighs ``target`` against: the runner-up (None for the others)."""

@@ -86,7 +86,7 @@ class LiteRTExplainer:
         other = contrasted(self.name, scores, target, method, against)
         t, o = self.classes.index(target), None if other is None else self.classes.index(other)
         seed = np.asarray(model_input, np.float32)
-        raw = method_map(self.cam, method, seed, feature_map, t, o, lambda: float(self.cam.logits(feature_map)[t]))
+        raw = method_map(self.cam, method, seed, feature_map, t, o, float(self.cam.logits(feature_map)[t]))
         return Explanation(resize_map(raw, map_size), target, scores, method, self.name, other)
 
 
